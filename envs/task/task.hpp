@@ -1,0 +1,187 @@
+// The walled target-reaching task (shared/spec/task.md): arena, walls, costs, termination and
+// episode sampling, as DMPC_HD functions on a plain parameter struct that can be copied to a GPU.
+//
+// Costs are per second; a control period of δt contributes c(s)·δt, with c evaluated at the state
+// at the start of the period. An episode ends
+//   - on a collision (ball centre within `robot_clearance + thickness/2` of a wall segment, or
+//     outside the arena) or a fall (|pitch| or |roll| > fall_angle): terminal cost = penalty;
+//   - when the episode duration T is reached: terminal cost = q_f(p(T)).
+// The terminal cost is charged exactly once, on the step that ends the episode.
+#pragma once
+
+#include <cstdint>
+
+#include "core/hd.hpp"
+#include "core/philox.hpp"
+
+namespace dmpc {
+
+constexpr int kMaxWalls = 16;
+
+enum class CostKind : int32_t { kDense = 0, kBinary = 1 };
+
+// Why an episode ended. kNumericalFailure marks a state the dynamics could not integrate.
+enum class EndReason : int32_t {
+  kRunning = 0,
+  kTimeout = 1,
+  kWallCollision = 2,
+  kOutOfArena = 3,
+  kFall = 4,
+  kNumericalFailure = 5,
+};
+
+DMPC_HD bool is_collision(EndReason r) {
+  return r == EndReason::kWallCollision || r == EndReason::kOutOfArena;
+}
+
+inline const char* end_reason_name(EndReason r) {
+  switch (r) {
+    case EndReason::kRunning: return "running";
+    case EndReason::kTimeout: return "timeout";
+    case EndReason::kWallCollision: return "wall_collision";
+    case EndReason::kOutOfArena: return "out_of_arena";
+    case EndReason::kFall: return "fall";
+    case EndReason::kNumericalFailure: return "numerical_failure";
+  }
+  return "unknown";
+}
+
+template <typename T>
+struct WallSegment {
+  T x0, y0, x1, y1;  // centre line [m]
+  T thickness;       // [m]
+};
+
+template <typename T>
+struct Range {
+  T lo, hi;
+};
+
+template <typename T>
+struct TaskParams {
+  T arena_half_x = T(1.6);  // |px| ≤ arena_half_x, |py| ≤ arena_half_y
+  T arena_half_y = T(1.6);
+  int32_t wall_count = 1;
+  WallSegment<T> walls[kMaxWalls] = {{T(-0.6), T(0), T(0.6), T(0), T(0.1)}};
+  T robot_clearance = T(0.2);  // body overhang beyond the ball centre [m]
+
+  T duration = T(3.0);          // episode length T [s]
+  T control_period = T(0.02);   // δt [s]
+  int32_t steps_per_episode = 150;  // T / δt, checked when the configuration is read
+  int32_t substeps = 4;         // SDE substeps per control period
+
+  CostKind cost = CostKind::kDense;
+  T binary_goal_radius = T(0.15);  // binary cost is 0 within this distance of the goal
+  T success_radius = T(0.2);
+  T penalty = T(20);               // collision or fall
+  T fall_angle = T(0.5);           // [rad]
+  T input_limit = T(10);           // |u_i| (Ballbot torque [N m] or point-mass force [N])
+
+  Range<T> start_x = {T(-1.2), T(1.2)};
+  Range<T> start_y = {T(-1.2), T(-0.5)};
+  Range<T> goal_x = {T(-0.4), T(0.4)};
+  Range<T> goal_y = {T(0.6), T(1.0)};
+
+  template <typename U>
+  DMPC_HD TaskParams<U> cast() const {
+    TaskParams<U> r;
+    r.arena_half_x = U(arena_half_x);
+    r.arena_half_y = U(arena_half_y);
+    r.wall_count = wall_count;
+    for (int i = 0; i < kMaxWalls; ++i)
+      r.walls[i] = {U(walls[i].x0), U(walls[i].y0), U(walls[i].x1), U(walls[i].y1),
+                    U(walls[i].thickness)};
+    r.robot_clearance = U(robot_clearance);
+    r.duration = U(duration);
+    r.control_period = U(control_period);
+    r.steps_per_episode = steps_per_episode;
+    r.substeps = substeps;
+    r.cost = cost;
+    r.binary_goal_radius = U(binary_goal_radius);
+    r.success_radius = U(success_radius);
+    r.penalty = U(penalty);
+    r.fall_angle = U(fall_angle);
+    r.input_limit = U(input_limit);
+    r.start_x = {U(start_x.lo), U(start_x.hi)};
+    r.start_y = {U(start_y.lo), U(start_y.hi)};
+    r.goal_x = {U(goal_x.lo), U(goal_x.hi)};
+    r.goal_y = {U(goal_y.lo), U(goal_y.hi)};
+    return r;
+  }
+};
+
+// Distance from point (px, py) to the segment's centre line.
+template <typename T>
+DMPC_HD T distance_to_segment(const WallSegment<T>& w, T px, T py) {
+  const T dx = w.x1 - w.x0, dy = w.y1 - w.y0;
+  const T len2 = dx * dx + dy * dy;
+  T s = len2 > T(0) ? ((px - w.x0) * dx + (py - w.y0) * dy) / len2 : T(0);
+  s = clamp(s, T(0), T(1));
+  const T ex = px - (w.x0 + s * dx), ey = py - (w.y0 + s * dy);
+  return sqrt(ex * ex + ey * ey);
+}
+
+// Touching counts as a collision: the robot collides when its ball centre comes within
+// (inclusive) robot_clearance of a wall's surface.
+template <typename T>
+DMPC_HD bool hits_wall(const TaskParams<T>& task, T px, T py) {
+  for (int i = 0; i < task.wall_count; ++i) {
+    const WallSegment<T>& w = task.walls[i];
+    if (distance_to_segment(w, px, py) <= T(0.5) * w.thickness + task.robot_clearance) return true;
+  }
+  return false;
+}
+
+// On the arena's edge is still inside; leaving it is a collision.
+template <typename T>
+DMPC_HD bool outside_arena(const TaskParams<T>& task, T px, T py) {
+  return fabs(px) > task.arena_half_x || fabs(py) > task.arena_half_y;
+}
+
+template <typename T>
+DMPC_HD T goal_distance(T px, T py, T gx, T gy) {
+  const T dx = px - gx, dy = py - gy;
+  return sqrt(dx * dx + dy * dy);
+}
+
+// Running cost q per second; the terminal cost q_f follows the same rule at T.
+template <typename T>
+DMPC_HD T running_cost(const TaskParams<T>& task, T px, T py, T gx, T gy) {
+  const T d = goal_distance(px, py, gx, gy);
+  if (task.cost == CostKind::kBinary) return d <= task.binary_goal_radius ? T(0) : T(1);
+  return d;
+}
+
+template <typename T>
+DMPC_HD T terminal_cost(const TaskParams<T>& task, T px, T py, T gx, T gy) {
+  return running_cost(task, px, py, gx, gy);
+}
+
+// Why the state (px, py, tilt) ends an episode, or kRunning. Collisions take precedence over falls.
+template <typename T>
+DMPC_HD EndReason termination(const TaskParams<T>& task, T px, T py, T tilt) {
+  if (outside_arena(task, px, py)) return EndReason::kOutOfArena;
+  if (hits_wall(task, px, py)) return EndReason::kWallCollision;
+  if (tilt > task.fall_angle) return EndReason::kFall;
+  return EndReason::kRunning;
+}
+
+template <typename T>
+DMPC_HD T sample_range(const Range<T>& r, uint32_t bits) {
+  return r.lo + (r.hi - r.lo) * uniform_open01<T>(bits);
+}
+
+// Start position and goal of an episode, drawn uniformly from the task's ranges with the
+// counter (env id, episode): the same for every batch size, thread count and backend.
+template <typename T>
+DMPC_HD void sample_episode(const TaskParams<T>& task, uint64_t seed, uint32_t env_id,
+                            uint32_t episode, T& start_x, T& start_y, T& goal_x, T& goal_y) {
+  const PhiloxCounter bits = philox4x32_10(
+      philox_counter(env_id, episode, 0, 0, RandomStream::kEpisodeSample), philox_key(seed));
+  start_x = sample_range(task.start_x, bits.c[0]);
+  start_y = sample_range(task.start_y, bits.c[1]);
+  goal_x = sample_range(task.goal_x, bits.c[2]);
+  goal_y = sample_range(task.goal_y, bits.c[3]);
+}
+
+}  // namespace dmpc

@@ -1,0 +1,147 @@
+// The task's rules (shared/spec/task.md): collisions, costs, termination, success, sampling.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "envs/ballbot/ballbot.hpp"
+#include "envs/point_mass/point_mass.hpp"
+#include "envs/task/episode.hpp"
+#include "envs/task/task.hpp"
+
+namespace dmpc {
+namespace {
+
+using PM = PointMass<double>;
+const TaskParams<double> kTask{};  // the spec's defaults
+
+TEST(Task, WallCollisionInsideOutsideTouching) {
+  // Default wall: segment (−0.6, 0)–(0.6, 0), 0.1 thick, clearance 0.2 → collide within 0.25.
+  EXPECT_TRUE(hits_wall(kTask, 0.0, 0.0));     // on the wall
+  EXPECT_TRUE(hits_wall(kTask, 0.3, 0.2));     // within the clearance, beside it
+  EXPECT_TRUE(hits_wall(kTask, 0.0, -0.25));   // touching: exactly 0.25 from the centre line
+  EXPECT_FALSE(hits_wall(kTask, 0.0, -0.2501));
+  EXPECT_FALSE(hits_wall(kTask, 0.0, 0.26));
+  // Past the segment's end the distance is to the end point: (0.6 + 0.25, 0) touches.
+  EXPECT_TRUE(hits_wall(kTask, 0.85, 0.0));
+  EXPECT_FALSE(hits_wall(kTask, 0.6 + 0.18, 0.18));  // √(0.18² + 0.18²) ≈ 0.2546 > 0.25
+  EXPECT_TRUE(hits_wall(kTask, 0.6 + 0.17, 0.17));   // ≈ 0.2404
+}
+
+TEST(Task, ArenaEdgeIsInsideAndBeyondIsCollision) {
+  EXPECT_FALSE(outside_arena(kTask, 1.6, -1.6));
+  EXPECT_TRUE(outside_arena(kTask, 1.6001, 0.0));
+  EXPECT_TRUE(outside_arena(kTask, 0.0, -1.7));
+  EXPECT_EQ(termination(kTask, 0.0, 1.7, 0.0), EndReason::kOutOfArena);
+  EXPECT_EQ(termination(kTask, 0.0, 0.1, 0.0), EndReason::kWallCollision);
+  EXPECT_EQ(termination(kTask, 1.0, 1.0, 0.51), EndReason::kFall);
+  EXPECT_EQ(termination(kTask, 1.0, 1.0, 0.5), EndReason::kRunning);
+}
+
+TEST(Task, DenseAndBinaryCosts) {
+  TaskParams<double> binary = kTask;
+  binary.cost = CostKind::kBinary;
+  EXPECT_DOUBLE_EQ(running_cost(kTask, 0.3, 0.4, 0.0, 0.0), 0.5);
+  EXPECT_DOUBLE_EQ(running_cost(binary, 0.3, 0.4, 0.0, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(running_cost(binary, 0.09, 0.12, 0.0, 0.0), 0.0);  // exactly 0.15: inside
+  EXPECT_DOUBLE_EQ(running_cost(binary, 0.0, 0.1501, 0.0, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(terminal_cost(kTask, 1.0, 0.8, 1.0, 0.0), 0.8);
+  EXPECT_DOUBLE_EQ(terminal_cost(binary, 1.0, 0.8, 1.0, 0.0), 1.0);
+}
+
+// A point mass sent into the wall: the penalty is charged once, on the ending step; later steps
+// cost nothing and change nothing.
+TEST(Task, PenaltyIsChargedExactlyOnce) {
+  const PM pm;
+  Episode<PM> ep;
+  begin_episode(pm, ep, 0, 0, 0.0, -0.6, 0.0, 0.8);
+  const NoiseModel<double, 2> quiet;
+  double stage_total = 0, terminal_total = 0;
+  int ending_step = -1, charged_steps = 0;
+  for (int k = 0; k < 200; ++k) {
+    const StepOutcome<double> out = step_episode(pm, kTask, quiet, 1, ep, PM::Input{{0.0, 5.0}});
+    stage_total += out.stage_cost;
+    terminal_total += out.terminal_cost;
+    charged_steps += out.terminal_cost > 0;
+    if (out.reason != EndReason::kRunning && ending_step < 0) ending_step = k;
+  }
+  EXPECT_EQ(ep.reason, EndReason::kWallCollision);
+  EXPECT_EQ(charged_steps, 1);
+  EXPECT_DOUBLE_EQ(terminal_total, kTask.penalty);
+  EXPECT_EQ(ep.step, ending_step + 1);
+  EXPECT_DOUBLE_EQ(ep.total_cost, stage_total + terminal_total);
+  EXPECT_FALSE(episode_succeeded(pm, kTask, ep));
+}
+
+// At rest on the goal: runs to T, ends by time-out with q_f, succeeds; the dense stage costs are 0.
+TEST(Task, TimeoutChargesTerminalCostAndDecidesSuccess) {
+  const PM pm;
+  const NoiseModel<double, 2> quiet;
+  Episode<PM> ep;
+  begin_episode(pm, ep, 0, 0, 0.1, 0.8, 0.0, 0.8);
+  int steps = 0;
+  StepOutcome<double> out{};
+  while (ep.reason == EndReason::kRunning) {
+    out = step_episode(pm, kTask, quiet, 1, ep, PM::Input::zero());
+    ++steps;
+  }
+  EXPECT_EQ(steps, 150);
+  EXPECT_EQ(ep.reason, EndReason::kTimeout);
+  EXPECT_NEAR(out.terminal_cost, 0.1, 1e-12);  // q_f = ‖p(T) − g‖
+  EXPECT_NEAR(ep.total_cost, 150 * 0.1 * 0.02 + 0.1, 1e-12);
+  EXPECT_TRUE(episode_succeeded(pm, kTask, ep));
+  EXPECT_DOUBLE_EQ(ep.reach_time, 0.02);  // within 0.2 m after the first step
+
+  // The same 0.25 m away: time-out but no success.
+  begin_episode(pm, ep, 0, 0, 0.25, 0.8, 0.0, 0.8);
+  while (ep.reason == EndReason::kRunning) step_episode(pm, kTask, quiet, 1, ep, PM::Input::zero());
+  EXPECT_EQ(ep.reason, EndReason::kTimeout);
+  EXPECT_FALSE(episode_succeeded(pm, kTask, ep));
+  EXPECT_LT(ep.reach_time, 0.0);
+}
+
+TEST(Task, StageCostUsesTheStateAtTheStartOfThePeriodAndInputsAreClamped) {
+  const PM pm;
+  const NoiseModel<double, 2> quiet;
+  TaskParams<double> task = kTask;
+  task.input_limit = 5.0;  // the point mass's default limit
+  Episode<PM> ep;
+  begin_episode(pm, ep, 0, 0, 1.0, -1.0, 1.0, 0.0);
+  const StepOutcome<double> out = step_episode(pm, task, quiet, 1, ep, PM::Input{{100.0, 0.0}});
+  EXPECT_DOUBLE_EQ(out.stage_cost, 1.0 * 0.02);
+  // Clamped to 5 N: four Euler substeps of 5 ms from rest give vx = 5 · 0.02 = 0.1.
+  EXPECT_NEAR(ep.x[2], 0.1, 1e-12);
+}
+
+TEST(Task, BallbotFallsWithoutControl) {
+  const Ballbot<double> bot;
+  const NoiseModel<double, 3> quiet;
+  Episode<Ballbot<double>> ep;
+  begin_episode(bot, ep, 0, 0, 1.0, -1.0, 0.0, 0.8);
+  ep.x[3] += 0.02;  // nudge off the balancing point
+  while (ep.reason == EndReason::kRunning)
+    step_episode(bot, kTask, quiet, 1, ep, Ballbot<double>::Input::zero());
+  EXPECT_EQ(ep.reason, EndReason::kFall);
+  EXPECT_GT(bot.tilt(ep.x), 0.5);
+  EXPECT_LT(ep.step, 150);
+}
+
+TEST(Task, SampledStartsAndGoalsStayInTheirRanges) {
+  double min_sx = 9, max_sx = -9;
+  for (uint32_t id = 0; id < 2000; ++id) {
+    double sx, sy, gx, gy;
+    sample_episode(kTask, 5, id, 0, sx, sy, gx, gy);
+    EXPECT_TRUE(sx >= -1.2 && sx <= 1.2 && sy >= -1.2 && sy <= -0.5);
+    EXPECT_TRUE(gx >= -0.4 && gx <= 0.4 && gy >= 0.6 && gy <= 1.0);
+    min_sx = std::min(min_sx, sx);
+    max_sx = std::max(max_sx, sx);
+  }
+  EXPECT_LT(min_sx, -1.15);  // the whole range is used
+  EXPECT_GT(max_sx, 1.15);
+  double a[4], b[4];
+  sample_episode(kTask, 5, 7, 0, a[0], a[1], a[2], a[3]);
+  sample_episode(kTask, 5, 7, 1, b[0], b[1], b[2], b[3]);
+  EXPECT_NE(a[0], b[0]);  // a new episode draws anew
+}
+
+}  // namespace
+}  // namespace dmpc

@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+
+#include "envs/task/task_config.hpp"
+
+namespace dmpc {
+namespace {
+
+std::string load_error(const std::string& text) {
+  try {
+    ConfigReader r = ConfigReader::from_string(text, "c.toml");
+    read_env_config(r);
+    r.finish();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// configs/default.toml spells out the built-in defaults: both must agree.
+TEST(TaskConfig, DefaultFileEqualsBuiltInDefaults) {
+  ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/default.toml");
+  const EnvConfig a = read_env_config(file);
+  ASSERT_NO_THROW(file.finish());
+  ConfigReader empty = ConfigReader::from_string("", "<empty>");
+  const EnvConfig b = read_env_config(empty);
+  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(a.system, b.system);
+  EXPECT_EQ(a.batch, b.batch);
+  EXPECT_EQ(a.process_noise, b.process_noise);
+  EXPECT_EQ(a.input_weight, b.input_weight);
+  EXPECT_EQ(a.eval_starts, b.eval_starts);
+  EXPECT_EQ(a.eval_goal, b.eval_goal);
+  const TaskParams<double>& x = a.task;
+  const TaskParams<double>& y = b.task;
+  EXPECT_EQ(x.steps_per_episode, 150);
+  EXPECT_EQ(x.steps_per_episode, y.steps_per_episode);
+  EXPECT_EQ(x.substeps, y.substeps);
+  EXPECT_EQ(x.cost, y.cost);
+  EXPECT_EQ(x.penalty, y.penalty);
+  EXPECT_EQ(x.fall_angle, y.fall_angle);
+  EXPECT_EQ(x.input_limit, y.input_limit);
+  EXPECT_EQ(x.wall_count, y.wall_count);
+  EXPECT_EQ(x.walls[0].x0, y.walls[0].x0);
+  EXPECT_EQ(x.walls[0].thickness, y.walls[0].thickness);
+  EXPECT_EQ(x.start_y.lo, y.start_y.lo);
+  EXPECT_EQ(x.goal_y.hi, y.goal_y.hi);
+  EXPECT_EQ(x.arena_half_x, y.arena_half_x);
+  EXPECT_EQ(a.eval_starts.size(), 8u);
+}
+
+TEST(TaskConfig, BadInputIsRejectedWithTheKeyNamed) {
+  EXPECT_EQ(load_error("[task]\npenalty = -1\n"),
+            "c.toml: task.penalty: -1 is out of range [0, 1000000000]");
+  EXPECT_EQ(load_error("[task]\ncolor = 1\n"), "c.toml: unknown key task.color");
+  EXPECT_EQ(load_error("[env]\nsystem = \"segway\"\n"),
+            "c.toml: env.system: \"segway\" is not one of ballbot, point_mass");
+  EXPECT_NE(load_error("[task]\nduration = 3.01\n").find("task.duration"), std::string::npos);
+  EXPECT_NE(load_error("[task]\ncontrol_period = 0\n").find("task.control_period: must be greater"),
+            std::string::npos);
+  EXPECT_NE(load_error("[task]\nwalls = [{from = [0, 0], to = [1, 0]}]\n")
+                .find("task.walls[0].thickness: missing"),
+            std::string::npos);
+  EXPECT_NE(load_error("[task.start]\npx = [1.0, -1.0]\n").find("task.start.px"),
+            std::string::npos);
+  EXPECT_NE(load_error("[task.eval]\nstarts = [[0, 0, 0]]\n").find("task.eval.starts[0]"),
+            std::string::npos);
+  EXPECT_NE(load_error("[env.ballbot]\ninput_weight = [1, 0, 1]\n").find("input_weight[1]"),
+            std::string::npos);
+}
+
+TEST(TaskConfig, WallsAndSystemAreRead) {
+  ConfigReader r = ConfigReader::from_string(
+      "[env]\nsystem = \"point_mass\"\n[task]\ncost = \"binary\"\nwalls = []\n", "c.toml");
+  const EnvConfig c = read_env_config(r);
+  ASSERT_NO_THROW(r.finish());
+  EXPECT_EQ(c.system, "point_mass");
+  EXPECT_EQ(c.task.wall_count, 0);
+  EXPECT_EQ(c.task.cost, CostKind::kBinary);
+  EXPECT_EQ(c.task.input_limit, 5.0);
+  EXPECT_EQ(c.input_weight.size(), 2u);
+}
+
+}  // namespace
+}  // namespace dmpc

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""The `dmpc` command line: output contracts and rejection of bad input.
+
+Usage: /usr/bin/python3 tests/tools/test_cli.py <path-to-dmpc> <source-dir>
+
+Bad input must end with a non-zero exit (not a crash: no signal) and exactly one line on stderr
+that starts with "dmpc: error:" and names the problem.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+DMPC, SOURCE = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def run(*args):
+    return subprocess.run([DMPC, *args], capture_output=True, text=True, timeout=120)
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        failures.append(f"{name}: {detail}")
+    print(("ok   " if condition else "FAIL ") + name)
+
+
+def expect_error(name, args, fragment):
+    r = run(*args)
+    lines = r.stderr.strip().splitlines()
+    good = (r.returncode > 0 and len(lines) == 1 and lines[0].startswith("dmpc: error:")
+            and fragment in lines[0])
+    check(f"rejects {name}", good, f"exit {r.returncode}, stderr {r.stderr!r}")
+
+
+EQ = "0,0,0,-0.015334039,0.0168695652,0,0,0,0,0"
+
+# ---- dynamics: one line of nx numbers with 17 significant digits -------------------------------
+r = run("dynamics", "--env", "ballbot", "--x", "0.1,-0.2,0.3,-0.04,0.05,0.1,0.2,-0.3,0.4,-0.5",
+        "--u", "1,-2,0.5")
+fields = r.stdout.strip().split(",")
+check("dynamics prints one line of 10 numbers", r.returncode == 0 and len(fields) == 10
+      and r.stdout.count("\n") == 1, r.stdout + r.stderr)
+check("dynamics uses 17 significant digits",
+      all(f"{float(v):.17g}" == v for v in fields), r.stdout)
+r = run("dynamics", "--env", "point_mass", "--x", "-1,2,3,-4", "--u", "-0.5,1")
+check("point-mass dynamics with negative values", r.stdout.strip() == "3,-4,-0.5,1", r.stdout + r.stderr)
+
+# ---- bad input -----------------------------------------------------------------------------------
+expect_error("a wrong state count", ["dynamics", "--env", "ballbot", "--x", "1,2,3", "--u", "0,0,0"],
+             "--x: expected 10 numbers, got 3")
+expect_error("a wrong input count", ["dynamics", "--env", "point_mass", "--x", "1,2,3,4", "--u", "0"],
+             "--u: expected 2 numbers, got 1")
+expect_error("a non-number", ["dynamics", "--env", "point_mass", "--x", "1,abc,3,4", "--u", "0,0"],
+             "element 1 \"abc\" is not a number")
+expect_error("NaN", ["dynamics", "--env", "point_mass", "--x", "1,nan,3,4", "--u", "0,0"],
+             "not a finite number")
+expect_error("infinity", ["dynamics", "--env", "point_mass", "--x", "1,2,3,4", "--u", "inf,0"],
+             "not a finite number")
+expect_error("an empty element", ["dynamics", "--env", "point_mass", "--x", "1,,3,4", "--u", "0,0"],
+             "element 1 is empty")
+expect_error("an unknown system", ["dynamics", "--env", "segway", "--x", "1", "--u", "0"],
+             "unknown system \"segway\"")
+expect_error("an unknown option", ["dynamics", "--env", "ballbot", "--x", EQ, "--u", "0,0,0", "--fast"],
+             "--fast")
+expect_error("a missing option", ["dynamics", "--env", "ballbot", "--x", EQ], "--u")
+expect_error("an unknown command", ["fly"], "fly")
+expect_error("no command", [], "subcommand")
+
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "traj.csv")
+    base = ["simulate", "--env", "ballbot", "--x0", EQ, "--u", "0,0,0", "--dt", "0.01"]
+    expect_error("zero steps", base + ["--steps", "0", "--out", out], "--steps")
+    expect_error("a negative step", ["simulate", "--env", "ballbot", "--x0", EQ, "--u", "0,0,0",
+                                     "--dt", "-0.01", "--steps", "5", "--out", out], "--dt")
+    expect_error("a NaN noise level", base + ["--steps", "5", "--noise", "nan", "--out", out], "--noise")
+    expect_error("noise with rk4", base + ["--steps", "5", "--noise", "0.1", "--integrator", "rk4",
+                                           "--out", out], "euler")
+    expect_error("an unknown integrator", base + ["--steps", "5", "--integrator", "rk45", "--out", out],
+                 "rk45")
+
+    # ---- simulate: CSV contract, determinism of the noise, nothing lost on error ------------------
+    r = run(*base, "--steps", "20", "--out", out)
+    with open(out) as f:
+        rows = f.read().strip().splitlines()
+    check("simulate writes a header and steps + 1 rows",
+          r.returncode == 0 and rows[0] == "t," + ",".join(f"x{i}" for i in range(10))
+          and len(rows) == 22 and all(len(row.split(",")) == 11 for row in rows[1:]),
+          r.stderr + str(rows[:2]))
+    check("simulate prints a summary", "energy T+U" in r.stdout and "wrote" in r.stdout, r.stdout)
+    saved = open(out).read()
+    expect_error("a bad state without touching the saved file",
+                 ["simulate", "--env", "ballbot", "--x0", "1,2", "--u", "0,0,0", "--dt", "0.01",
+                  "--steps", "5", "--out", out], "--x0")
+    check("the earlier output is intact", open(out).read() == saved)
+
+    noisy = ["simulate", "--env", "point_mass", "--x0", "0,0,0,0", "--u", "0,0", "--dt", "0.01",
+             "--steps", "50", "--noise", "0.1"]
+    texts = []
+    for seed, name in (("3", "a.csv"), ("3", "b.csv"), ("4", "c.csv")):
+        run(*noisy, "--seed", seed, "--out", os.path.join(tmp, name))
+        texts.append(open(os.path.join(tmp, name)).read())
+    check("the same seed gives the same noisy trajectory", texts[0] == texts[1])
+    check("another seed gives another trajectory", texts[0] != texts[2])
+
+    # ---- rollout: the batched environment end to end ---------------------------------------------
+    config = os.path.join(SOURCE, "configs", "default.toml")
+    r = run("rollout", "--config", config, "--set", "env.batch=16", "--json")
+    try:
+        summary = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        summary = {}
+    check("rollout --json prints one object", r.returncode == 0 and summary.get("batch") == 16,
+          r.stdout + r.stderr)
+    check("uncontrolled Ballbots fall", summary.get("fall_rate") == 1.0, r.stdout)
+    r = run("rollout", "--config", config, "--eval", "--set", "env.system=point_mass", "--json")
+    summary = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("point masses at rest on the evaluation starts time out",
+          summary.get("timeout_rate") == 1.0 and summary.get("batch") == 8, r.stdout + r.stderr)
+
+    bad = os.path.join(tmp, "bad.toml")
+    with open(bad, "w") as f:
+        f.write("[task]\npenalty = 20\nbogus = 1\n")
+    expect_error("an unknown configuration key", ["rollout", "--config", bad], "unknown key task.bogus")
+    with open(bad, "w") as f:
+        f.write("[task\npenalty = 20\n")
+    expect_error("malformed TOML", ["rollout", "--config", bad], "malformed TOML")
+    expect_error("an out-of-range override", ["rollout", "--config", config, "--set", "task.penalty=-1"],
+                 "task.penalty: -1 is out of range")
+    expect_error("a missing configuration file", ["rollout", "--config", os.path.join(tmp, "none.toml")],
+                 "cannot open")
+
+if failures:
+    print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print("\nall CLI checks passed")

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what dmpc needs on Debian 12 (bookworm) that is not there yet.
+# Shared by the README's commands, .ci/run and docker/cpu.Dockerfile: one list, one place.
+# Runs apt-get itself when root, through sudo otherwise; does nothing when all is present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libtorch-dev libeigen3-dev libtomlplusplus-dev libcli11-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin
+  python3 python3-sympy python3-numpy python3-matplotlib
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} Debian packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  apt_get=(apt-get)
+elif command -v sudo >/dev/null 2>&1; then
+  apt_get=(sudo apt-get)
+else
+  echo "setup: missing packages (${missing[*]}) and not root, no sudo: install them and rerun" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${apt_get[@]}" update -qq
+"${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
