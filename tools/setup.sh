@@ -2,6 +2,8 @@
 # Installs what dmpc needs on Debian 12 (bookworm) that is not there yet.
 # Shared by the README's commands, .ci/run and docker/cpu.Dockerfile: one list, one place.
 # Runs apt-get itself when root, through sudo otherwise; does nothing when all is present.
+# DMPC_NO_DEBIAN_LIBTORCH=1 leaves out libtorch-dev, for images that bring a CUDA LibTorch and
+# pass it to CMake through CMAKE_PREFIX_PATH (docker/cuda.Dockerfile).
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,12 @@ packages=(
   libopenmpi-dev openmpi-bin
   python3 python3-sympy python3-numpy python3-matplotlib
 )
+
+if [ "${DMPC_NO_DEBIAN_LIBTORCH:-0}" = "1" ]; then
+  kept=()
+  for p in "${packages[@]}"; do [ "$p" = libtorch-dev ] || kept+=("$p"); done
+  packages=("${kept[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
