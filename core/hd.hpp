@@ -25,6 +25,8 @@ DMPC_HD float sqrt(float x) { return ::sqrtf(x); }
 DMPC_HD double sqrt(double x) { return ::sqrt(x); }
 DMPC_HD float log(float x) { return ::logf(x); }
 DMPC_HD double log(double x) { return ::log(x); }
+DMPC_HD float exp(float x) { return ::expf(x); }
+DMPC_HD double exp(double x) { return ::exp(x); }
 DMPC_HD float atan2(float y, float x) { return ::atan2f(y, x); }
 DMPC_HD double atan2(double y, double x) { return ::atan2(y, x); }
 DMPC_HD float fabs(float x) { return ::fabsf(x); }

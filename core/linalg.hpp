@@ -173,4 +173,53 @@ DMPC_HD Mat<T, N, C> cholesky_solve(const Mat<T, N, N>& L, const Mat<T, N, C>& B
   return X;
 }
 
+// Projects a symmetric matrix onto {M ⪰ floor·I}: eigen-decompose with cyclic Jacobi rotations
+// and raise every eigenvalue below `floor` to it. Used to make Hessians of learned costs usable
+// by a Riccati pass. Converges quadratically; `sweeps` bounds the work.
+template <typename T, int N>
+DMPC_HD void project_psd(Mat<T, N, N>& M, T floor, int sweeps = 8) {
+  Mat<T, N, N> D = M;
+  Mat<T, N, N> V = Mat<T, N, N>::identity();
+  for (int sweep = 0; sweep < sweeps; ++sweep) {
+    T off = T(0), diag = T(0);
+    for (int i = 0; i < N; ++i) {
+      diag += D(i, i) * D(i, i);
+      for (int j = i + 1; j < N; ++j) off += D(i, j) * D(i, j);
+    }
+    if (off <= T(1e-24) * diag || off == T(0)) break;
+    for (int p = 0; p < N; ++p)
+      for (int q = p + 1; q < N; ++q) {
+        if (D(p, q) == T(0)) continue;
+        // Rotation that annihilates D(p, q): t = tan θ from θ = ½ atan2(2 D_pq, D_qq − D_pp).
+        const T theta = (D(q, q) - D(p, p)) / (T(2) * D(p, q));
+        const T t = (theta >= T(0) ? T(1) : T(-1)) / (fabs(theta) + sqrt(theta * theta + T(1)));
+        const T c = T(1) / sqrt(t * t + T(1)), s = t * c;
+        for (int k = 0; k < N; ++k) {  // D ← D J (columns p, q)
+          const T dkp = D(k, p), dkq = D(k, q);
+          D(k, p) = c * dkp - s * dkq;
+          D(k, q) = s * dkp + c * dkq;
+        }
+        for (int k = 0; k < N; ++k) {  // D ← Jᵀ D (rows p, q)
+          const T dpk = D(p, k), dqk = D(q, k);
+          D(p, k) = c * dpk - s * dqk;
+          D(q, k) = s * dpk + c * dqk;
+        }
+        for (int k = 0; k < N; ++k) {  // V ← V J
+          const T vkp = V(k, p), vkq = V(k, q);
+          V(k, p) = c * vkp - s * vkq;
+          V(k, q) = s * vkp + c * vkq;
+        }
+      }
+  }
+  for (int i = 0; i < N; ++i)
+    for (int j = i; j < N; ++j) {
+      T m = T(0);
+      for (int k = 0; k < N; ++k) {
+        const T lambda = D(k, k) < floor ? floor : D(k, k);
+        m += V(i, k) * lambda * V(j, k);
+      }
+      M(i, j) = M(j, i) = m;
+    }
+}
+
 }  // namespace dmpc

@@ -47,6 +47,7 @@ enum class RandomStream : uint32_t {
   kProcessNoise = 0,   // SDE increments
   kEpisodeSample = 1,  // start and goal sampling
   kPolicy = 2,         // exploration or test policies
+  kInit = 3,           // network initialisation (value-network weights)
 };
 
 DMPC_HD PhiloxKey philox_key(uint64_t seed) {

@@ -42,5 +42,8 @@ void add_dynamics_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_rollout_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_mpc_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_value_command(CLI::App& app);
 
 }  // namespace dmpc::cli

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   dmpc::cli::add_dynamics_command(app);
   dmpc::cli::add_simulate_command(app);
   dmpc::cli::add_rollout_command(app);
+  dmpc::cli::add_mpc_command(app);
+  dmpc::cli::add_bench_command(app);
+  dmpc::cli::add_value_command(app);
   dmpc::cli::add_info_command(app);
 
   std::vector<std::string> args = dmpc::cli::join_negative_values(argc, argv);

@@ -14,4 +14,4 @@ build_dir="${DMPC_BUILD_DIR:-build}"
 "$build_dir/dmpc" rollout --config configs/default.toml "$@"
 "$build_dir/dmpc" simulate --env ballbot \
   --x0 0,0,0,-0.0153340390,0.0668695652,0,0,0,0,0 --u 0,0,0 \
-  --dt 0.005 --steps 200 --noise 5e-4 --seed 1 --out runs/demo/ballbot_fall.csv
+  --dt 0.005 --steps 100 --noise 5e-4 --seed 1 --out runs/demo/ballbot_fall.csv

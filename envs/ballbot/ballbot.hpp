@@ -149,6 +149,15 @@ struct Ballbot {
 
   DMPC_HD T position_x(const State& x) const { return x[kPx]; }
   DMPC_HD T position_y(const State& x) const { return x[kPy]; }
+  // Where the Euler-angle model is trusted by optimizers: tilts well away from the singularity at
+  // |pitch| = π/2 (a balancing robot has fallen long before). Rollouts stop outside it.
+  static constexpr double kModelTiltLimit = 1.2;  // [rad]
+  DMPC_HD bool in_model_domain(const State& x) const {
+    for (int i = 0; i < kStateDim; ++i)
+      if (!is_finite(x[i])) return false;
+    return tilt(x) < T(kModelTiltLimit);
+  }
+
   // Largest body tilt, compared with the task's fall angle.
   DMPC_HD T tilt(const State& x) const {
     const T p = fabs(x[kPitch]), r = fabs(x[kRoll]);

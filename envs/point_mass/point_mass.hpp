@@ -64,6 +64,11 @@ struct PointMass {
   DMPC_HD T position_x(const State& x) const { return x[0]; }
   DMPC_HD T position_y(const State& x) const { return x[1]; }
   DMPC_HD T tilt(const State&) const { return T(0); }  // a point mass cannot fall
+  DMPC_HD bool in_model_domain(const State& x) const {
+    for (int i = 0; i < kStateDim; ++i)
+      if (!is_finite(x[i])) return false;
+    return true;
+  }
 };
 
 }  // namespace dmpc

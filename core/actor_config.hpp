@@ -1,0 +1,46 @@
+// The [actor] section of a configuration: the MPC actor's horizon, cost and solver settings.
+// configs/default.toml documents every key; the defaults below are the same numbers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/actor_costs.hpp"
+#include "core/config_reader.hpp"
+#include "core/ilqr.hpp"
+
+namespace dmpc {
+
+struct ActorSettings {
+  ActorCostMode mode = ActorCostMode::kRunningTerminal;
+  double horizon = 1.0;   // H [s]
+  double knot_dt = 0.02;  // h [s]
+  double discount = 1.0;  // γ per second
+  bool discount_consistent = true;
+  ValueHessian hessian = ValueHessian::kGaussNewton;
+  double ridge = 1e-3;
+  double terminal_smoothing = 0.05;
+  // Ballbot "stay upright" weights: pitch, roll, pitch rate, roll rate, yaw rate (actor only)
+  std::vector<double> upright = {10.0, 10.0, 1.0, 1.0, 1.0};
+  // quadratic mode: Q and Q_f per state, about the goal's rest state
+  std::vector<double> ballbot_q = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};
+  std::vector<double> ballbot_qf = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};
+  std::vector<double> point_mass_q = {10, 10, 1, 1};
+  std::vector<double> point_mass_qf = {10, 10, 1, 1};
+  IlqrSettings<double> solver;  // iterations, integrator, regularization, line search
+  int knots() const { return static_cast<int>(std::lround(horizon / knot_dt)); }
+};
+
+// Reads [actor]; the caller calls reader.finish() once every section is read.
+ActorSettings read_actor_settings(ConfigReader& reader);
+
+const char* actor_cost_mode_name(ActorCostMode mode);
+
+// The cost parameters for a system: R from the environment's input weights (the same R as in
+// Σ = λ R⁻¹), input limit from the task.
+template <typename System>
+ActorCostParams<typename System::Scalar, System::kStateDim, System::kInputDim> make_cost_params(
+    const System& sys, const ActorSettings& a, const std::vector<double>& input_weight,
+    CostKind task_cost, double binary_goal_radius);
+
+}  // namespace dmpc

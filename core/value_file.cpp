@@ -1,0 +1,259 @@
+#include "core/value_file.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/philox.hpp"
+
+namespace dmpc {
+namespace {
+
+constexpr char kMagic[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '1'};
+constexpr size_t kHeaderBytes = 8 + 3 * 4 + 8;  // magic, inputs, width, depth, count
+constexpr size_t kChecksumBytes = 8;
+
+uint64_t fnv1a64(const uint8_t* data, size_t size) {
+  uint64_t h = 14695981039346656037ull;  // FNV offset basis
+  for (size_t i = 0; i < size; ++i) {
+    h ^= data[i];
+    h *= 1099511628211ull;  // FNV prime
+  }
+  return h;
+}
+
+// Little-endian encoding independent of the host's byte order.
+void put_u64(std::vector<uint8_t>& out, uint64_t v) {
+  for (int b = 0; b < 8; ++b) out.push_back(static_cast<uint8_t>(v >> (8 * b)));
+}
+void put_i32(std::vector<uint8_t>& out, int32_t v) {
+  const uint32_t u = static_cast<uint32_t>(v);
+  for (int b = 0; b < 4; ++b) out.push_back(static_cast<uint8_t>(u >> (8 * b)));
+}
+uint64_t get_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int b = 0; b < 8; ++b) v |= static_cast<uint64_t>(p[b]) << (8 * b);
+  return v;
+}
+int32_t get_i32(const uint8_t* p) {
+  uint32_t u = 0;
+  for (int b = 0; b < 4; ++b) u |= static_cast<uint32_t>(p[b]) << (8 * b);
+  return static_cast<int32_t>(u);
+}
+uint64_t double_bits(double v) {
+  uint64_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+}
+double bits_double(uint64_t u) {
+  double v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+std::string shape_text(const MlpShape& s) {
+  std::ostringstream os;
+  os << "inputs " << s.inputs << ", width " << s.width << ", depth " << s.depth;
+  return os.str();
+}
+
+std::string invalid_shape_text(const MlpShape& s) {
+  std::ostringstream os;
+  os << "invalid shape (" << shape_text(s) << "): allowed are inputs 1.." << kMaxMlpInputs
+     << ", width 1.." << kMaxMlpWidth << ", depth 1.." << kMaxMlpDepth;
+  return os.str();
+}
+
+// Names parameter `index` of the flat buffer, e.g. "W_2[3][7]" or "scale[4]".
+std::string parameter_name(const MlpShape& s, int index) {
+  std::ostringstream os;
+  const int n = s.inputs, w = s.width;
+  if (index < n) {
+    os << "offset[" << index << "]";
+  } else if (index < 2 * n) {
+    os << "scale[" << index - n << "]";
+  } else if (index >= mlp_output_offset(s)) {
+    const int r = index - mlp_output_offset(s);
+    if (r < w) {
+      os << "w_out[" << r << "]";
+    } else {
+      os << "b_out";
+    }
+  } else {
+    for (int l = 1; l <= s.depth; ++l) {
+      const int fan_in = l == 1 ? n : w;
+      const int wo = mlp_weight_offset(s, l), bo = mlp_bias_offset(s, l);
+      if (index >= wo && index < bo) {
+        os << "W_" << l << "[" << (index - wo) / fan_in << "][" << (index - wo) % fan_in << "]";
+        break;
+      }
+      if (index >= bo && index < bo + w) {
+        os << "b_" << l << "[" << index - bo << "]";
+        break;
+      }
+    }
+  }
+  return os.str();
+}
+
+// The first problem of a network's parameters (non-finite value, scale ≤ 0), or "" when none.
+// The shape and count must already be valid.
+std::string parameter_problem(const MlpShape& s, const std::vector<double>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!std::isfinite(params[i])) {
+      std::ostringstream os;
+      os << "parameter " << i << " (" << parameter_name(s, static_cast<int>(i))
+         << ") is not finite (" << params[i] << ")";
+      return os.str();
+    }
+  }
+  for (int i = 0; i < s.inputs; ++i) {
+    const double v = params[static_cast<size_t>(s.inputs + i)];
+    if (!(v > 0)) {
+      std::ostringstream os;
+      os << "normalisation scale[" << i << "] = " << v << " is not positive";
+      return os.str();
+    }
+  }
+  return "";
+}
+
+std::string count_mismatch_text(uint64_t count, const MlpShape& s) {
+  std::ostringstream os;
+  os << "parameter count " << count << " does not match the shape (" << shape_text(s)
+     << " needs " << mlp_parameter_count(s) << ")";
+  return os.str();
+}
+
+}  // namespace
+
+ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_scale,
+                                  const std::vector<double>& offset,
+                                  const std::vector<double>& scale) {
+  if (!mlp_shape_valid(shape)) throw std::invalid_argument(invalid_shape_text(shape));
+  if (!std::isfinite(output_scale)) throw std::invalid_argument("output_scale is not finite");
+  const size_t n = static_cast<size_t>(shape.inputs);
+  if (!offset.empty() && offset.size() != n)
+    throw std::invalid_argument("offset has " + std::to_string(offset.size()) + " numbers, need " +
+                                std::to_string(n));
+  if (!scale.empty() && scale.size() != n)
+    throw std::invalid_argument("scale has " + std::to_string(scale.size()) + " numbers, need " +
+                                std::to_string(n));
+
+  ValueNetwork net{shape, std::vector<double>(static_cast<size_t>(mlp_parameter_count(shape)), 0.0)};
+  double* p = net.params.data();
+  for (size_t i = 0; i < n; ++i) {
+    p[i] = offset.empty() ? 0.0 : offset[i];
+    p[n + i] = scale.empty() ? 1.0 : scale[i];
+  }
+
+  // Parameter number `index` takes lane index % 4 of Philox block index / 4 (kInit stream), so a
+  // weight's value depends only on the seed and its place in the buffer.
+  const PhiloxKey key = philox_key(seed);
+  auto uniform_pm1 = [&](int index) {  // uniform in (−1, 1)
+    const uint32_t block = static_cast<uint32_t>(index) / 4u;
+    const PhiloxCounter bits = philox4x32_10(
+        PhiloxCounter{{block, 0u, 0u, static_cast<uint32_t>(RandomStream::kInit)}}, key);
+    return 2.0 * uniform_open01<double>(bits.c[index % 4]) - 1.0;
+  };
+  auto fill = [&](int first, int count, double limit) {
+    for (int i = first; i < first + count; ++i) p[i] = limit * uniform_pm1(i);
+  };
+  const int w = shape.width;
+  for (int l = 1; l <= shape.depth; ++l) {
+    const int fan_in = l == 1 ? shape.inputs : w;
+    fill(mlp_weight_offset(shape, l), w * fan_in, std::sqrt(6.0 / (fan_in + w)));
+  }
+  fill(mlp_output_offset(shape), w, output_scale * std::sqrt(6.0 / (w + 1)));
+
+  const std::string problem = parameter_problem(shape, net.params);
+  if (!problem.empty()) throw std::invalid_argument(problem);
+  return net;
+}
+
+void save_value_network(const std::string& path, const ValueNetwork& net) {
+  if (!mlp_shape_valid(net.shape))
+    throw std::invalid_argument(path + ": cannot save: " + invalid_shape_text(net.shape));
+  if (net.params.size() != static_cast<size_t>(mlp_parameter_count(net.shape)))
+    throw std::invalid_argument(path + ": cannot save: " +
+                                count_mismatch_text(net.params.size(), net.shape));
+  const std::string problem = parameter_problem(net.shape, net.params);
+  if (!problem.empty()) throw std::invalid_argument(path + ": cannot save: " + problem);
+
+  std::vector<uint8_t> bytes(kMagic, kMagic + 8);
+  bytes.reserve(kHeaderBytes + 8 * net.params.size() + kChecksumBytes);
+  put_i32(bytes, net.shape.inputs);
+  put_i32(bytes, net.shape.width);
+  put_i32(bytes, net.shape.depth);
+  put_u64(bytes, net.params.size());
+  for (double v : net.params) put_u64(bytes, double_bits(v));
+  put_u64(bytes, fnv1a64(bytes.data(), bytes.size()));
+
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(tmp + ": cannot open for writing");
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw std::runtime_error(tmp + ": write failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error(path + ": cannot rename " + tmp + " to it");
+  }
+}
+
+ValueNetwork load_value_network(const std::string& path) {
+  auto fail = [&path](const std::string& what) -> std::runtime_error {
+    return std::runtime_error(path + ": " + what);
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw fail("cannot open the value-network file");
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+  if (in.bad()) throw fail("read error");
+
+  if (bytes.size() < 8 && std::memcmp(bytes.data(), kMagic, bytes.size()) == 0)
+    throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the magic");
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\")");
+  if (bytes.size() < kHeaderBytes + kChecksumBytes)
+    throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header");
+  const MlpShape shape{get_i32(&bytes[8]), get_i32(&bytes[12]), get_i32(&bytes[16])};
+  const uint64_t count = get_u64(&bytes[20]);
+
+  // The size follows from the count alone; check it (and the checksum) before trusting the header,
+  // so that a damaged file reads as damaged rather than as a strange network.
+  const uint64_t max_count = (bytes.size() - kHeaderBytes - kChecksumBytes) / 8;
+  if (count > max_count)
+    throw fail("truncated: the header announces " + std::to_string(count) +
+               " parameters, the file has room for at most " + std::to_string(max_count));
+  const size_t expected = kHeaderBytes + 8 * static_cast<size_t>(count) + kChecksumBytes;
+  if (bytes.size() != expected)
+    throw fail("unexpected size: " + std::to_string(bytes.size()) + " bytes, " +
+               std::to_string(count) + " parameters need " + std::to_string(expected) +
+               " (trailing data)");
+  const uint64_t stored = get_u64(&bytes[expected - kChecksumBytes]);
+  if (stored != fnv1a64(bytes.data(), expected - kChecksumBytes))
+    throw fail("checksum mismatch (the file is corrupted)");
+
+  if (!mlp_shape_valid(shape)) throw fail(invalid_shape_text(shape));
+  if (count != static_cast<uint64_t>(mlp_parameter_count(shape)))
+    throw fail(count_mismatch_text(count, shape));
+
+  ValueNetwork net{shape, std::vector<double>(static_cast<size_t>(count))};
+  for (size_t i = 0; i < net.params.size(); ++i)
+    net.params[i] = bits_double(get_u64(&bytes[kHeaderBytes + 8 * i]));
+  const std::string problem = parameter_problem(shape, net.params);
+  if (!problem.empty()) throw fail(problem);
+  return net;
+}
+
+}  // namespace dmpc

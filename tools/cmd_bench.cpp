@@ -1,0 +1,139 @@
+// dmpc bench actor --env ballbot|point_mass --cost quadratic|terminal|dmpc --batch B --knots N
+//                  --iters I --threads T [--knot-dt h] [--steps S] [--rounds R] [--width W --depth D]
+//
+// Times the batched CPU actor: R rounds of S control steps (solve every problem from a warm start,
+// then shift), on random states near the balancing equilibrium, with a random critic of the
+// paper's size (3×12 tanh) for the value-based costs. Prints one JSON object with the median
+// round: solves per second and microseconds per knot-iteration (thread time: wall time × threads
+// over the knot-iterations run; one knot of one iLQR iteration, all derivatives included).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "core/actor_config.hpp"
+#include "core/batch_actor.hpp"
+#include "core/value_file.hpp"
+#include "envs/task/task_config.hpp"
+#include "tools/cli_common.hpp"
+
+namespace dmpc::cli {
+
+namespace {
+
+struct BenchActorOptions {
+  std::string env = "ballbot", cost = "quadratic", integrator = "euler";
+  int64_t batch = 64, knots = 50, iters = 1, threads = 1, steps = 10, rounds = 5;
+  int64_t width = 12, depth = 3;
+  double knot_dt = 0.02;
+};
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown cpu";
+}
+
+template <typename System>
+int bench_actor(const System& sys, const BenchActorOptions& o) {
+  constexpr int NX = System::kStateDim, NU = System::kInputDim;
+  ConfigReader reader = ConfigReader::from_string("", "<defaults>");
+  reader.set_override(std::string("env.system=\"") + System::kName + "\"");
+  const EnvConfig env = read_env_config(reader);
+  ActorSettings a = read_actor_settings(reader);
+  a.mode = o.cost == "quadratic"  ? ActorCostMode::kQuadratic
+           : o.cost == "terminal" ? ActorCostMode::kTerminal
+                                  : ActorCostMode::kRunningTerminal;
+  a.knot_dt = o.knot_dt;
+  a.horizon = o.knot_dt * static_cast<double>(o.knots);
+  a.solver.max_iterations = static_cast<int32_t>(o.iters);
+  a.solver.tolerance = 0.0;  // run every iteration asked for
+  a.solver.integrator = o.integrator == "rk4" ? KnotIntegrator::kRk4 : KnotIntegrator::kEuler;
+  const auto params = make_cost_params(sys, a, env.input_weight, env.task.cost, env.task.binary_goal_radius);
+  const ValueNetwork net = random_value_network(
+      {NX + 3, static_cast<int32_t>(o.width), static_cast<int32_t>(o.depth)}, 1, 1.0);
+
+  ThreadPool pool(static_cast<size_t>(o.threads));
+  const size_t batch = static_cast<size_t>(o.batch);
+  BatchActor<System> actor(sys, a, params, env.task.input_limit, batch, pool);
+  actor.set_value({net.shape, net.params.data()});
+
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> pos(-1.2, 1.2), tilt(-0.05, 0.05), goal(-0.4, 0.4);
+  std::vector<typename System::State> x(batch);
+  std::vector<double> tau(batch, a.horizon + 1.0), goals(2 * batch), u(batch * NU);
+  for (size_t i = 0; i < batch; ++i) {
+    x[i] = sys.rest_state(pos(rng), pos(rng));
+    if constexpr (NX == 10) {
+      x[i][3] += tilt(rng);
+      x[i][4] += tilt(rng);
+    }
+    goals[2 * i] = goal(rng);
+    goals[2 * i + 1] = 0.8 + goal(rng);
+  }
+
+  actor.solve(x.data(), tau.data(), goals.data(), u.data());  // warm-up
+  std::vector<double> round_seconds;
+  int64_t knot_iterations = 0, solves = 0;
+  for (int64_t r = 0; r < o.rounds; ++r) {
+    int64_t round_knot_iterations = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t s = 0; s < o.steps; ++s) {
+      actor.shift(1);
+      actor.solve(x.data(), tau.data(), goals.data(), u.data());
+      for (size_t i = 0; i < batch; ++i)
+        round_knot_iterations += static_cast<int64_t>(actor.result(i).iterations) * o.knots;
+    }
+    round_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    knot_iterations = round_knot_iterations;
+    solves = o.steps * o.batch;
+  }
+  std::vector<double> sorted = round_seconds;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  std::printf(
+      "{\"bench\": \"actor\", \"backend\": \"cpu\", \"device\": \"%s\", \"env\": \"%s\", "
+      "\"cost\": \"%s\", \"integrator\": \"%s\", \"batch\": %lld, \"knots\": %lld, "
+      "\"knot_dt\": %g, \"iters\": %lld, \"threads\": %zu, \"critic\": [%lld, %lld], "
+      "\"rounds\": %lld, \"steps_per_round\": %lld, \"median_round_seconds\": %.6g, "
+      "\"solves_per_second\": %.6g, \"knot_iterations_per_second\": %.6g, "
+      "\"us_per_knot_iteration\": %.6g, \"mean_iterations\": %.4g}\n",
+      cpu_model().c_str(), System::kName, o.cost.c_str(), o.integrator.c_str(),
+      static_cast<long long>(o.batch), static_cast<long long>(o.knots), o.knot_dt,
+      static_cast<long long>(o.iters), pool.size(), static_cast<long long>(o.depth),
+      static_cast<long long>(o.width), static_cast<long long>(o.rounds),
+      static_cast<long long>(o.steps), median, static_cast<double>(solves) / median,
+      static_cast<double>(knot_iterations) / median,
+      1e6 * median * static_cast<double>(pool.size()) / static_cast<double>(knot_iterations),
+      static_cast<double>(knot_iterations) / static_cast<double>(solves * o.knots));
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  CLI::App* bench = app.add_subcommand("bench", "Throughput benchmarks (print JSON)");
+  bench->require_subcommand(1);
+  auto o = std::make_shared<BenchActorOptions>();
+  CLI::App* actor = bench->add_subcommand("actor", "Batched CPU MPC actor");
+  actor->add_option("--env", o->env, "ballbot or point_mass")->capture_default_str();
+  actor->add_option("--cost", o->cost, "quadratic, terminal or dmpc")
+      ->check(CLI::IsMember({"quadratic", "terminal", "dmpc"}))
+      ->capture_default_str();
+  actor->add_option("--batch", o->batch, "problems")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+  actor->add_option("--knots", o->knots, "knots N")->check(CLI::Range(int64_t{1}, int64_t{10000}))->capture_default_str();
+  actor->add_option("--knot-dt", o->knot_dt, "knot spacing h [s]")->check(CLI::PositiveNumber)->capture_default_str();
+  actor->add_option("--iters", o->iters, "iLQR iterations per solve")->check(CLI::Range(int64_t{1}, int64_t{kIlqrMaxRecordedIterations}))->capture_default_str();
+  actor->add_option("--threads", o->threads, "CPU threads (0 = all)")->check(CLI::Range(int64_t{0}, int64_t{4096}))->capture_default_str();
+  actor->add_option("--steps", o->steps, "control steps per round")->check(CLI::Range(int64_t{1}, int64_t{1000000}))->capture_default_str();
+  actor->add_option("--rounds", o->rounds, "timed rounds (the median is reported)")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+  actor->add_option("--width", o->width, "critic width")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpWidth}))->capture_default_str();
+  actor->add_option("--depth", o->depth, "critic hidden layers")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpDepth}))->capture_default_str();
+  actor->add_option("--integrator", o->integrator, "euler or rk4")->check(CLI::IsMember({"euler", "rk4"}))->capture_default_str();
+  actor->callback([o] { with_system(o->env, [&](auto sys) { return bench_actor(sys, *o); }); });
+}
+
+}  // namespace dmpc::cli
