@@ -53,8 +53,8 @@ enum class ValueHessian : int32_t { kGaussNewton = 0, kSecondOrder = 1 };
 // ½ Σ w_i (x_i − ref_i)², diagonal.
 template <typename T, int NX>
 struct DiagonalQuadratic {
-  T weight[NX];
-  T ref[NX];
+  T weight[NX] = {};
+  T ref[NX] = {};
 
   DMPC_HD T value(const Vec<T, NX>& x) const {
     T s = T(0);
@@ -82,7 +82,7 @@ struct ActorCostParams {
   bool discount_consistent = true;   // add −ln(γ)·V̂ to Eq. 14
   T knot_dt = T(0.02);               // h
   T log_discount = T(0);             // ln γ (0 for γ = 1)
-  T input_weight[NU];                // diagonal of R
+  T input_weight[NU] = {};           // diagonal of R
   DiagonalQuadratic<T, NX> tracking;       // Q (quadratic mode); ref = the goal's rest state
   DiagonalQuadratic<T, NX> tracking_final; // Q_f (quadratic mode); ref = the goal's rest state
   DiagonalQuadratic<T, NX> upright;        // l_stab with its own ref (all weights 0 = off)
@@ -114,7 +114,7 @@ struct MlpValue {
 template <typename T, int NX>
 struct QuadraticValue {
   Mat<T, NX, NX> P;
-  T ref[NX];
+  T ref[NX] = {};
 
   DMPC_HD T value(const T* z) const {
     T v = T(0);
@@ -199,7 +199,8 @@ struct ActorCost {
   }
 
   DMPC_HD void stage_derivatives(int k, const typename System::State& x,
-                                 const typename System::Input& u, Quadratic& q) const {
+                                 const typename System::Input& u,
+                                 const typename System::Linearization& lin, Quadratic& q) const {
     const ActorCostParams<T, NX, NU>& p = *params;
     q.l_x = Vec<T, NX>::zero();
     q.l_xx = Mat<T, NX, NX>::zero();
@@ -210,7 +211,7 @@ struct ActorCost {
       r = tracking.value(x);
       tracking.accumulate(x, T(1), q.l_x, q.l_xx);
     } else if (p.mode == ActorCostMode::kRunningTerminal) {
-      r = value_running_derivatives(k, x, q.l_x, q.l_xx);
+      r = value_running_derivatives(k, x, lin, q.l_x, q.l_xx);
     }
     r += p.upright.value(x);
     p.upright.accumulate(x, T(1), q.l_x, q.l_xx);
@@ -267,7 +268,8 @@ struct ActorCost {
 
  private:
   // Eq. 14 and its derivatives at knot k; returns r, accumulates r_x and the r_xx model.
-  DMPC_HD T value_running_derivatives(int k, const typename System::State& x, Vec<T, NX>& r_x,
+  DMPC_HD T value_running_derivatives(int k, const typename System::State& x,
+                                      const typename System::Linearization& lin, Vec<T, NX>& r_x,
                                       Mat<T, NX, NX>& r_xx) const {
     const ActorCostParams<T, NX, NU>& p = *params;
     ValueDerivatives<T, ND> v;
@@ -279,7 +281,7 @@ struct ActorCost {
     typename System::State f;
     typename System::StateMatrix A0;
     typename System::InputMatrix g;
-    if (!sys.flow_jacobians(x, System::Input::zero(), f, A0, g)) return T(1e30);
+    sys.jacobians(lin, x, System::Input::zero(), f, &A0, &g);
 
     Vec<T, NX> grad;  // p = ∂_x V̂
     Mat<T, NX, NX> H;  // ∂²_x V̂
@@ -296,8 +298,7 @@ struct ActorCost {
     const typename System::State gw = g * w;
     typename System::State unused_f;
     typename System::StateMatrix Aw;
-    typename System::InputMatrix unused_g;
-    if (!sys.flow_jacobians(x, w, unused_f, Aw, unused_g)) return T(1e30);
+    sys.jacobians(lin, x, w, unused_f, &Aw, nullptr);
 
     const T c = p.discount_consistent ? -p.log_discount : T(0);
     T r = v.grad[0] + c * v.value;

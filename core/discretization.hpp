@@ -24,8 +24,10 @@ DMPC_HD bool discrete_step(const System& sys, KnotIntegrator integrator,
                                             : euler_step(sys, x, u, h, x_next);
 }
 
+// `lin` is the system's linearization at x (System::linearize), shared with the cost.
 template <typename System>
 DMPC_HD bool discrete_linearization(const System& sys, KnotIntegrator integrator,
+                                    const typename System::Linearization& lin,
                                     const typename System::State& x,
                                     const typename System::Input& u, typename System::Scalar h,
                                     typename System::State& x_next,
@@ -38,7 +40,7 @@ DMPC_HD bool discrete_linearization(const System& sys, KnotIntegrator integrator
   typename System::State k1;
   SM A1;
   IM B1;
-  if (!sys.flow_jacobians(x, u, k1, A1, B1)) return false;
+  sys.jacobians(lin, x, u, k1, &A1, &B1);
   if (integrator == KnotIntegrator::kEuler) {
     for (int i = 0; i < NX; ++i) {
       x_next[i] = x[i] + h * k1[i];

@@ -77,6 +77,10 @@ struct IlqrKnot {
 };
 
 // Derivatives of one weighted stage cost ℓ_k (or of φ, with the input parts unused).
+// A Cost provides
+//   T stage(k, x, u)                                  ℓ_k
+//   void stage_derivatives(k, x, u, lin, quadratic)  with lin = System::linearize(x)
+//   T terminal(x) and void terminal_derivatives(x, quadratic)
 template <typename T, int NX, int NU>
 struct CostQuadratic {
   T l;
@@ -276,9 +280,12 @@ DMPC_HD bool ilqr_approximate(const System& sys, const Cost& cost,
   for (int t = 0; t < n; ++t) {
     IlqrKnot<System>& kn = knots[t];
     typename System::State x_next;
-    if (!discrete_linearization(sys, s.integrator, kn.x, kn.u, h, x_next, kn.A, kn.B)) return false;
+    typename System::Linearization lin;  // shared by the dynamics and the cost at this knot
+    if (!sys.linearize(kn.x, lin) ||
+        !discrete_linearization(sys, s.integrator, lin, kn.x, kn.u, h, x_next, kn.A, kn.B))
+      return false;
     CostQuadratic<typename System::Scalar, System::kStateDim, System::kInputDim> q;
-    cost.stage_derivatives(t, kn.x, kn.u, q);
+    cost.stage_derivatives(t, kn.x, kn.u, lin, q);
     kn.l_x = q.l_x;
     kn.l_u = q.l_u;
     kn.l_xx = q.l_xx;

@@ -160,17 +160,33 @@ DMPC_HD Vec<T, N> cholesky_solve(const Mat<T, N, N>& L, const Vec<T, N>& b) {
   return x;
 }
 
-// Column-wise solve (L Lᵀ) X = B.
+// Solves (L Lᵀ) X = B for all columns at once; the columns advance together so that their
+// independent substitution chains overlap instead of waiting on one another.
 template <typename T, int N, int C>
 DMPC_HD Mat<T, N, C> cholesky_solve(const Mat<T, N, N>& L, const Mat<T, N, C>& B) {
+  T inv_diag[N];
+  for (int i = 0; i < N; ++i) inv_diag[i] = T(1) / L(i, i);
+  Mat<T, N, C> Y;
+  for (int i = 0; i < N; ++i)  // L Y = B
+    for (int c = 0; c < C; ++c) {
+      T s = B(i, c);
+      for (int k = 0; k < i; ++k) s -= L(i, k) * Y(k, c);
+      Y(i, c) = s * inv_diag[i];
+    }
   Mat<T, N, C> X;
-  for (int c = 0; c < C; ++c) {
-    Vec<T, N> b;
-    for (int i = 0; i < N; ++i) b[i] = B(i, c);
-    const Vec<T, N> x = cholesky_solve(L, b);
-    for (int i = 0; i < N; ++i) X(i, c) = x[i];
-  }
+  for (int i = N - 1; i >= 0; --i)  // Lᵀ X = Y
+    for (int c = 0; c < C; ++c) {
+      T s = Y(i, c);
+      for (int k = i + 1; k < N; ++k) s -= L(k, i) * X(k, c);
+      X(i, c) = s * inv_diag[i];
+    }
   return X;
+}
+
+// Inverse of a symmetric positive definite matrix from its Cholesky factor: A⁻¹ = L⁻ᵀ L⁻¹.
+template <typename T, int N>
+DMPC_HD Mat<T, N, N> cholesky_inverse(const Mat<T, N, N>& L) {
+  return cholesky_solve(L, Mat<T, N, N>::identity());
 }
 
 // Projects a symmetric matrix onto {M ⪰ floor·I}: eigen-decompose with cyclic Jacobi rotations

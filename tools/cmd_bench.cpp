@@ -44,6 +44,7 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
   reader.set_override(std::string("env.system=\"") + System::kName + "\"");
   const EnvConfig env = read_env_config(reader);
   ActorSettings a = read_actor_settings(reader);
+  reader.finish();
   a.mode = o.cost == "quadratic"  ? ActorCostMode::kQuadratic
            : o.cost == "terminal" ? ActorCostMode::kTerminal
                                   : ActorCostMode::kRunningTerminal;

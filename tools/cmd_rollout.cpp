@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 
+#include "core/actor_config.hpp"
 #include "core/config_reader.hpp"
 #include "envs/batch_env.hpp"
 #include "envs/task/task_config.hpp"
@@ -131,6 +132,7 @@ void add_rollout_command(CLI::App& app) {
     ConfigReader reader = ConfigReader::from_file(o->config);
     for (const std::string& s : o->overrides) reader.set_override(s);
     const EnvConfig cfg = read_env_config(reader);
+    read_actor_settings(reader);  // not used here, but the whole file must be valid
     reader.finish();
     with_system(cfg.system, [&](auto sys) { return rollout(sys, cfg, *o); });
   });

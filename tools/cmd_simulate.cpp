@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/actor_config.hpp"
 #include "core/config_reader.hpp"
 #include "core/integrators.hpp"
 #include "envs/task/task_config.hpp"
@@ -49,6 +50,7 @@ int simulate(const System& sys, const SimulateOptions& o) {
                                          : ConfigReader::from_file(o.config);
   reader.set_override(std::string("env.system=\"") + System::kName + "\"");
   EnvConfig env = read_env_config(reader);
+  read_actor_settings(reader);  // not used here, but the whole file must be valid
   reader.finish();
   const NoiseModel<double, NU> noise = make_noise_model<NU>(o.noise, env.input_weight);
 

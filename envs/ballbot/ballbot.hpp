@@ -11,6 +11,9 @@
 //   ∂q̈/∂q̇   = −M⁻¹ ∂h/∂q̇
 //   ∂q̈/∂u   = M⁻¹ Jᵀ
 //
+// linearize() gathers the u-independent part once per state (see Linearization), so optimizers
+// that need the Jacobians at several inputs at one state (the DMPC cost does) pay for it once.
+//
 // Every method returns false instead of throwing when M is not positive definite (|pitch| or
 // |roll| near π/2, or non-finite input), so that it can run inside a CUDA kernel.
 #pragma once
@@ -38,6 +41,80 @@ struct Ballbot {
 
   BallbotParams<T> params;
 
+  // Everything about the dynamics at a state x that does not depend on u, so that F(x, u) and
+  // its Jacobians for any number of inputs cost a few small products each. With
+  // q̈(u) = q̈₀ + G u, q̈₀ = −M⁻¹h, G = M⁻¹Jᵀ (= the lower block of g):
+  //
+  //   ∂q̈/∂q_k = C₀[:, k] + D_k u,   C₀[:, k] = −M⁻¹(∂h/∂q_k + (∂M/∂q_k) q̈₀),
+  //                                  D_k = M⁻¹((∂J/∂q_k)ᵀ − (∂M/∂q_k) G)
+  //   ∂q̈/∂q̇ = −M⁻¹ ∂h/∂q̇,           ∂q̈/∂u = G
+  //
+  // Columns k = px, py vanish: nothing depends on where the ball is (translation invariance).
+  struct Linearization {
+    Vec<T, 5> qdd0;
+    Mat<T, 5, 3> G;
+    Mat<T, 5, 3> C0;        // columns for yaw, pitch, roll
+    Mat<T, 5, 3> D[3];      // D_k for yaw, pitch, roll
+    Mat<T, 5, 5> dqdd_dqd;  // −M⁻¹ ∂h/∂q̇
+  };
+
+  DMPC_HD bool linearize(const State& x, Linearization& lin) const {
+    Mat<T, 5, 5> M, dM_dq[5], dh_dq, dh_dqd;
+    Vec<T, 5> h;
+    Mat<T, 3, 5> J, dJ_dq[5];
+    ballbot_generated::dynamics_terms(params, &x[0], &x[5], M, h, J);
+    ballbot_generated::dynamics_term_derivatives(params, &x[0], &x[5], dM_dq, dh_dq, dh_dqd, dJ_dq);
+    Mat<T, 5, 5> L;
+    if (!cholesky(M, L)) return false;
+    const Mat<T, 5, 5> Minv = cholesky_inverse(L);
+    lin.qdd0 = T(-1) * (Minv * h);
+    lin.G = Minv * transpose(J);
+    lin.dqdd_dqd = T(-1) * (Minv * dh_dqd);
+    Mat<T, 5, 3> rhs0;  // −∂h/∂q_k − (∂M/∂q_k) q̈₀ for k = yaw, pitch, roll
+    for (int c = 0; c < 3; ++c) {
+      const int k = kYaw + c;
+      const Vec<T, 5> dMq = dM_dq[k] * lin.qdd0;
+      for (int i = 0; i < 5; ++i) rhs0(i, c) = -dh_dq(i, k) - dMq[i];
+      lin.D[c] = Minv * (transpose(dJ_dq[k]) + T(-1) * (dM_dq[k] * lin.G));
+    }
+    lin.C0 = Minv * rhs0;
+    for (int i = 0; i < 5; ++i)
+      if (!is_finite(lin.qdd0[i])) return false;
+    return true;
+  }
+
+  // F(x, u) = f + g u and, when A and B are given, its Jacobians, from a linearization at x.
+  DMPC_HD void jacobians(const Linearization& lin, const State& x, const Input& u, State& xdot,
+                         StateMatrix* A, InputMatrix* B) const {
+    for (int i = 0; i < 5; ++i) {
+      T qdd = lin.qdd0[i];
+      for (int j = 0; j < 3; ++j) qdd += lin.G(i, j) * u[j];
+      xdot[i] = x[5 + i];
+      xdot[5 + i] = qdd;
+    }
+    if (A) {
+      StateMatrix& a = *A;
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 10; ++j) a(i, j) = j == 5 + i ? T(1) : T(0);
+      for (int i = 0; i < 5; ++i) {
+        a(5 + i, kPx) = a(5 + i, kPy) = T(0);
+        for (int c = 0; c < 3; ++c) {
+          T v = lin.C0(i, c);
+          for (int j = 0; j < 3; ++j) v += lin.D[c](i, j) * u[j];
+          a(5 + i, kYaw + c) = v;
+        }
+        for (int j = 0; j < 5; ++j) a(5 + i, 5 + j) = lin.dqdd_dqd(i, j);
+      }
+    }
+    if (B) {
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 3; ++j) {
+          (*B)(i, j) = T(0);
+          (*B)(5 + i, j) = lin.G(i, j);
+        }
+    }
+  }
+
   // ẋ = f(x) + g(x) u.
   DMPC_HD bool flow(const State& x, const Input& u, State& xdot) const {
     Mat<T, 5, 5> mass_chol;
@@ -53,61 +130,37 @@ struct Ballbot {
 
   // f(x) and g(x) separately (the value-function running cost needs Ξ = g R⁻¹ gᵀ).
   DMPC_HD bool drift_and_input_map(const State& x, State& drift, InputMatrix& input_map) const {
-    Mat<T, 5, 5> mass_chol;
-    Vec<T, 5> qdd;
-    Mat<T, 3, 5> wheel_jac;
-    if (!accelerations(x, Input::zero(), mass_chol, qdd, wheel_jac)) return false;
-    const Mat<T, 5, 3> minv_jt = cholesky_solve(mass_chol, transpose(wheel_jac));
+    Mat<T, 5, 5> M;
+    Vec<T, 5> h;
+    Mat<T, 3, 5> J;
+    ballbot_generated::dynamics_terms(params, &x[0], &x[5], M, h, J);
+    Mat<T, 5, 5> L;
+    if (!cholesky(M, L)) return false;
+    Mat<T, 5, 4> rhs;  // [−h, Jᵀ] solved together
+    for (int i = 0; i < 5; ++i) {
+      rhs(i, 0) = -h[i];
+      for (int j = 0; j < 3; ++j) rhs(i, 1 + j) = J(j, i);
+    }
+    const Mat<T, 5, 4> sol = cholesky_solve(L, rhs);
     for (int i = 0; i < 5; ++i) {
       drift[i] = x[5 + i];
-      drift[5 + i] = qdd[i];
+      drift[5 + i] = sol(i, 0);
       for (int j = 0; j < 3; ++j) {
         input_map(i, j) = T(0);
-        input_map(5 + i, j) = minv_jt(i, j);
+        input_map(5 + i, j) = sol(i, 1 + j);
       }
     }
+    for (int i = 0; i < 5; ++i)
+      if (!is_finite(drift[5 + i])) return false;
     return true;
   }
 
   // ẋ with A = ∂ẋ/∂x and B = ∂ẋ/∂u.
   DMPC_HD bool flow_jacobians(const State& x, const Input& u, State& xdot, StateMatrix& A,
                               InputMatrix& B) const {
-    Mat<T, 5, 5> mass_chol;
-    Vec<T, 5> qdd;
-    Mat<T, 3, 5> wheel_jac;
-    if (!accelerations(x, u, mass_chol, qdd, wheel_jac)) return false;
-    Mat<T, 5, 5> dM_dq[5];
-    Mat<T, 5, 5> dh_dq, dh_dqd;
-    Mat<T, 3, 5> dJ_dq[5];
-    ballbot_generated::dynamics_term_derivatives(params, &x[0], &x[5], dM_dq, dh_dq, dh_dqd, dJ_dq);
-
-    A = StateMatrix::zero();
-    for (int i = 0; i < 5; ++i) {
-      xdot[i] = x[5 + i];
-      xdot[5 + i] = qdd[i];
-      A(i, 5 + i) = T(1);
-    }
-    for (int k = 0; k < 5; ++k) {
-      // rhs = (∂J/∂q_k)ᵀ u − ∂h/∂q_k − (∂M/∂q_k) q̈
-      Vec<T, 5> rhs;
-      for (int i = 0; i < 5; ++i) {
-        T s = -dh_dq(i, k);
-        for (int w = 0; w < 3; ++w) s += dJ_dq[k](w, i) * u[w];
-        for (int j = 0; j < 5; ++j) s -= dM_dq[k](i, j) * qdd[j];
-        rhs[i] = s;
-      }
-      const Vec<T, 5> col = cholesky_solve(mass_chol, rhs);
-      for (int i = 0; i < 5; ++i) A(5 + i, k) = col[i];
-    }
-    const Mat<T, 5, 5> dqdd_dqd = cholesky_solve(mass_chol, T(-1) * dh_dqd);
-    const Mat<T, 5, 3> minv_jt = cholesky_solve(mass_chol, transpose(wheel_jac));
-    for (int i = 0; i < 5; ++i) {
-      for (int j = 0; j < 5; ++j) A(5 + i, 5 + j) = dqdd_dqd(i, j);
-      for (int j = 0; j < 3; ++j) {
-        B(i, j) = T(0);
-        B(5 + i, j) = minv_jt(i, j);
-      }
-    }
+    Linearization lin;
+    if (!linearize(x, lin)) return false;
+    jacobians(lin, x, u, xdot, &A, &B);
     return true;
   }
 

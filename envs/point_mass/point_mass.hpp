@@ -51,6 +51,22 @@ struct PointMass {
     return true;
   }
 
+  // Nothing to precompute: the dynamics are linear.
+  struct Linearization {};
+  DMPC_HD bool linearize(const State&, Linearization&) const { return true; }
+  DMPC_HD void jacobians(const Linearization&, const State& x, const Input& u, State& xdot,
+                         StateMatrix* A, InputMatrix* B) const {
+    flow(x, u, xdot);
+    if (A) {
+      *A = StateMatrix::zero();
+      (*A)(0, 2) = (*A)(1, 3) = T(1);
+    }
+    if (B) {
+      *B = InputMatrix::zero();
+      (*B)(2, 0) = (*B)(3, 1) = T(1) / params.mass;
+    }
+  }
+
   DMPC_HD bool flow_jacobians(const State& x, const Input& u, State& xdot, StateMatrix& A,
                               InputMatrix& B) const {
     A = StateMatrix::zero();

@@ -169,7 +169,9 @@ TYPED_TEST(ValueCostTest, StageGradientsMatchFiniteDifferences) {
         for (int j = 0; j < NU; ++j) u[j] = torque(rng);
         const int k = n % 25;
         CostQuadratic<double, NX, NU> q;
-        cost.stage_derivatives(k, x, u, q);
+        typename System::Linearization lin;
+        ASSERT_TRUE(System{}.linearize(x, lin));
+        cost.stage_derivatives(k, x, u, lin, q);
         EXPECT_NEAR(q.l, cost.stage(k, x, u), 1e-12 * (1 + std::fabs(q.l)));
         const double step = 1e-6;
         for (int i = 0; i < NX + NU; ++i) {

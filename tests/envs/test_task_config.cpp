@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/actor_config.hpp"
 #include "envs/task/task_config.hpp"
 
 namespace dmpc {
@@ -9,6 +10,7 @@ std::string load_error(const std::string& text) {
   try {
     ConfigReader r = ConfigReader::from_string(text, "c.toml");
     read_env_config(r);
+    read_actor_settings(r);
     r.finish();
   } catch (const ConfigError& e) {
     return e.what();
@@ -20,6 +22,7 @@ std::string load_error(const std::string& text) {
 TEST(TaskConfig, DefaultFileEqualsBuiltInDefaults) {
   ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/default.toml");
   const EnvConfig a = read_env_config(file);
+  read_actor_settings(file);
   ASSERT_NO_THROW(file.finish());
   ConfigReader empty = ConfigReader::from_string("", "<empty>");
   const EnvConfig b = read_env_config(empty);
@@ -46,6 +49,47 @@ TEST(TaskConfig, DefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(x.goal_y.hi, y.goal_y.hi);
   EXPECT_EQ(x.arena_half_x, y.arena_half_x);
   EXPECT_EQ(a.eval_starts.size(), 8u);
+}
+
+// The [actor] section of configs/default.toml restates the built-in actor defaults.
+TEST(ActorConfig, DefaultFileEqualsBuiltInDefaults) {
+  ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/default.toml");
+  read_env_config(file);
+  const ActorSettings a = read_actor_settings(file);
+  ASSERT_NO_THROW(file.finish());
+  ConfigReader empty = ConfigReader::from_string("", "<empty>");
+  const ActorSettings b = read_actor_settings(empty);
+  EXPECT_EQ(a.mode, b.mode);
+  EXPECT_EQ(a.horizon, b.horizon);
+  EXPECT_EQ(a.knot_dt, b.knot_dt);
+  EXPECT_EQ(a.knots(), 50);
+  EXPECT_EQ(a.discount, b.discount);
+  EXPECT_EQ(a.discount_consistent, b.discount_consistent);
+  EXPECT_EQ(a.hessian, b.hessian);
+  EXPECT_EQ(a.ridge, b.ridge);
+  EXPECT_EQ(a.terminal_smoothing, b.terminal_smoothing);
+  EXPECT_EQ(a.upright, b.upright);
+  EXPECT_EQ(a.ballbot_q, b.ballbot_q);
+  EXPECT_EQ(a.ballbot_qf, b.ballbot_qf);
+  EXPECT_EQ(a.point_mass_q, b.point_mass_q);
+  EXPECT_EQ(a.solver.max_iterations, b.solver.max_iterations);
+  EXPECT_EQ(a.solver.integrator, b.solver.integrator);
+  EXPECT_EQ(a.solver.mu_init, b.solver.mu_init);
+  EXPECT_EQ(a.solver.mu_min, b.solver.mu_min);
+  EXPECT_EQ(a.solver.mu_max, b.solver.mu_max);
+  EXPECT_EQ(a.solver.alpha_min, b.solver.alpha_min);
+  EXPECT_EQ(a.solver.armijo, b.solver.armijo);
+  EXPECT_EQ(a.solver.tolerance, b.solver.tolerance);
+}
+
+TEST(ActorConfig, BadValuesNameTheKey) {
+  EXPECT_NE(load_error("[actor]\nhorizon = 1.01\n").find("actor.horizon"), std::string::npos);
+  EXPECT_NE(load_error("[actor]\ncost = \"mppi\"\n").find("actor.cost"), std::string::npos);
+  EXPECT_NE(load_error("[actor]\nupright_weights = [1, 2]\n").find("actor.upright_weights"),
+            std::string::npos);
+  EXPECT_NE(load_error("[actor.solver]\nalpha_decrease = 1.5\n").find("actor.solver.alpha_decrease"),
+            std::string::npos);
+  EXPECT_EQ(load_error("[actor]\nhorizn = 1\n"), "c.toml: unknown key actor.horizn");
 }
 
 TEST(TaskConfig, BadInputIsRejectedWithTheKeyNamed) {

@@ -131,6 +131,76 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("a missing configuration file", ["rollout", "--config", os.path.join(tmp, "none.toml")],
                  "cannot open")
 
+# ---- value files, mpc and bench ------------------------------------------------------------------
+with tempfile.TemporaryDirectory() as tmp:
+    value = os.path.join(tmp, "v.bin")
+    r = run("value", "init", "--env", "ballbot", "--out", value, "--seed", "3")
+    check("value init writes a network", r.returncode == 0 and os.path.exists(value), r.stderr)
+    r = run("value", "show", "--value", value)
+    shape = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("value show prints the shape", shape.get("inputs") == 13 and shape.get("width") == 12
+          and shape.get("depth") == 3, r.stdout + r.stderr)
+
+    def mpc(*extra):
+        r = run("mpc", *extra)
+        try:
+            return r, json.loads(r.stdout)
+        except json.JSONDecodeError:
+            return r, {}
+
+    r, out = mpc("--env", "point_mass", "--x0", "0.3,-0.2,0,0", "--goal", "0,0.8", "--tau", "3",
+                 "--horizon", "1", "--knot-dt", "0.05", "--iters", "4", "--cost", "quadratic")
+    costs = out.get("cost", [])
+    check("mpc prints u0, K0, cost, iterations, converged, solve_seconds",
+          len(out.get("u0", [])) == 2 and len(out.get("K0", [])) == 8
+          and 2 <= len(costs) <= 5 and out.get("iterations") == len(costs) - 1
+          and isinstance(out.get("converged"), bool) and out.get("solve_seconds", -1) >= 0,
+          r.stdout + r.stderr)
+    check("mpc cost never increases", all(b <= a for a, b in zip(costs, costs[1:])), str(costs))
+    r, out = mpc("--env", "ballbot", "--x0", "0.3,-0.6,0,-0.0153,0.0169,0,0,0,0,0", "--goal", "0,0.8",
+                 "--tau", "0.5", "--horizon", "1", "--knot-dt", "0.02", "--iters", "2", "--cost", "dmpc",
+                 "--value", value, "--gamma", "0.9")
+    check("mpc with the DMPC cost and a shrunk horizon", len(out.get("u0", [])) == 3
+          and len(out.get("K0", [])) == 30 and out.get("knots") == 25, r.stdout + r.stderr)
+
+    base = ["mpc", "--env", "ballbot", "--x0", EQ, "--tau", "3", "--horizon", "1", "--knot-dt", "0.02",
+            "--iters", "2"]
+    expect_error("dmpc cost without a value network", base + ["--cost", "dmpc"], "needs --value")
+    expect_error("a wrong Q count", base + ["--cost", "quadratic", "--Q", "1,2,3"],
+                 "--Q: expected 10 numbers, got 3")
+    expect_error("a non-positive R", base + ["--cost", "quadratic", "--R", "1,0,1"], "--R")
+    expect_error("a horizon that is not a whole number of knots",
+                 ["mpc", "--env", "ballbot", "--x0", EQ, "--tau", "3", "--horizon", "1",
+                  "--knot-dt", "0.03", "--iters", "1", "--cost", "quadratic"], "--horizon")
+    expect_error("zero iterations", ["mpc", "--env", "ballbot", "--x0", EQ, "--tau", "3", "--horizon",
+                                     "1", "--knot-dt", "0.02", "--iters", "0", "--cost", "quadratic"],
+                 "--iters")
+    expect_error("an unknown cost", base + ["--cost", "mppi"], "mppi")
+    pm_value = os.path.join(tmp, "pm.bin")
+    run("value", "init", "--env", "point_mass", "--out", pm_value)
+    expect_error("a value network for another system", base + ["--cost", "dmpc", "--value", pm_value],
+                 "takes 7 inputs")
+    broken = os.path.join(tmp, "broken.bin")
+    with open(value, "rb") as f:
+        data = bytearray(f.read())
+    data[100] ^= 0xFF
+    with open(broken, "wb") as f:
+        f.write(data)
+    expect_error("a corrupted value network", base + ["--cost", "dmpc", "--value", broken], broken)
+    expect_error("a missing value network", base + ["--cost", "terminal", "--value",
+                                                    os.path.join(tmp, "none.bin")], "none.bin")
+
+    r = run("bench", "actor", "--env", "ballbot", "--cost", "dmpc", "--batch", "4", "--knots", "10",
+            "--iters", "1", "--threads", "1", "--rounds", "1", "--steps", "2")
+    try:
+        bench = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        bench = {}
+    check("bench actor prints its figures as JSON",
+          bench.get("batch") == 4 and bench.get("knots") == 10 and bench.get("backend") == "cpu"
+          and bench.get("us_per_knot_iteration", 0) > 0 and bench.get("solves_per_second", 0) > 0,
+          r.stdout + r.stderr)
+
 if failures:
     print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
     sys.exit(1)
