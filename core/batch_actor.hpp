@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -63,12 +64,19 @@ class BatchActor {
     mu_[i] = solver_.mu_init;
   }
 
-  // Solves every problem. x[B], tau[B], goal[B][2]; writes the first inputs to u0[B][nu].
-  void solve(const typename System::State* x, const T* tau, const T* goal, T* u0) {
+  // Solves every problem (or those with active[i] != 0 when a mask is given). x[B], tau[B],
+  // goal[B][2]; writes the first inputs to u0[B][nu].
+  void solve(const typename System::State* x, const T* tau, const T* goal, T* u0,
+             const uint8_t* active = nullptr) {
     pool_.parallel_for(size(), [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) solve_one(i, x[i], tau[i], goal[2 * i], goal[2 * i + 1], u0 + i * NU);
+      for (size_t i = begin; i < end; ++i)
+        if (!active || active[i])
+          solve_one(i, x[i], tau[i], goal[2 * i], goal[2 * i + 1], u0 + i * NU);
     });
   }
+
+  // Replaces the cost parameters (e.g. to leave the warm-up's quadratic cost).
+  void set_params(const Params& params) { params_ = params; }
 
   // Moves every warm start on by `periods` knots (the control period over h, rounded).
   void shift(int periods) {

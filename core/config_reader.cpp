@@ -12,6 +12,39 @@ struct ConfigReader::Impl {
   toml::table root;
   std::string source;
   std::set<std::string> read_keys;
+  toml::table resolved;  // every key read, with the value in effect (defaults included)
+
+  // Stores `value` at `key` in `resolved`, creating tables and arrays of tables on the way.
+  template <typename V>
+  void record(const std::string& key, V&& value) {
+    const std::vector<std::string> parts = split(key);
+    toml::node* node = &resolved;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const bool last = i + 1 == parts.size();
+      const std::string& part = parts[i];
+      if (part.front() == '[') {
+        toml::array* arr = node->as_array();
+        const size_t index = std::stoul(part.substr(1, part.size() - 2));
+        while (arr->size() <= index) arr->push_back(toml::table{});
+        node = arr->get(index);
+        continue;
+      }
+      toml::table* table = node->as_table();
+      const bool next_is_index = !last && parts[i + 1].front() == '[';
+      if (last) {
+        table->insert_or_assign(part, std::forward<V>(value));
+        return;
+      }
+      if (!table->get(part)) {
+        if (next_is_index) {
+          table->insert(part, toml::array{});
+        } else {
+          table->insert(part, toml::table{});
+        }
+      }
+      node = table->get(part);
+    }
+  }
 
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
     throw ConfigError(source + ": " + key + ": " + what);
@@ -112,6 +145,25 @@ struct ConfigReader::Impl {
   }
 };
 
+namespace {
+toml::array to_array(const std::vector<double>& values) {
+  toml::array a;
+  for (double v : values) a.push_back(v);
+  return a;
+}
+toml::array to_rows(const std::vector<std::vector<double>>& rows) {
+  toml::array a;
+  for (const auto& r : rows) a.push_back(to_array(r));
+  return a;
+}
+}  // namespace
+
+std::string ConfigReader::resolved_toml() const {
+  std::ostringstream os;
+  os << impl_->resolved << "\n";
+  return os.str();
+}
+
 ConfigReader::ConfigReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ConfigReader::ConfigReader(ConfigReader&&) noexcept = default;
 ConfigReader& ConfigReader::operator=(ConfigReader&&) noexcept = default;
@@ -170,9 +222,12 @@ bool ConfigReader::has(const std::string& key) const { return impl_->find(key) !
 
 double ConfigReader::number(const std::string& key, double fallback, double lo, double hi) {
   const toml::node* node = impl_->take(key);
-  if (!node) return fallback;
-  const double v = impl_->to_number(key, *node);
-  impl_->check_range(key, v, lo, hi);
+  double v = fallback;
+  if (node) {
+    v = impl_->to_number(key, *node);
+    impl_->check_range(key, v, lo, hi);
+  }
+  impl_->record(key, v);
   return v;
 }
 
@@ -184,33 +239,47 @@ double ConfigReader::positive_number(const std::string& key, double fallback, do
 
 int64_t ConfigReader::integer(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
   const toml::node* node = impl_->take(key);
-  if (!node) return fallback;
+  if (!node) {
+    impl_->record(key, fallback);
+    return fallback;
+  }
   const auto* v = node->as_integer();
   if (!v) impl_->fail(key, "expected an integer, got " + Impl::describe(*node));
   if (v->get() < lo || v->get() > hi)
     impl_->fail(key, std::to_string(v->get()) + " is out of range [" + std::to_string(lo) + ", " +
                          std::to_string(hi) + "]");
+  impl_->record(key, v->get());
   return v->get();
 }
 
 bool ConfigReader::boolean(const std::string& key, bool fallback) {
   const toml::node* node = impl_->take(key);
-  if (!node) return fallback;
+  if (!node) {
+    impl_->record(key, fallback);
+    return fallback;
+  }
   const auto* v = node->as_boolean();
   if (!v) impl_->fail(key, "expected true or false, got " + Impl::describe(*node));
+  impl_->record(key, v->get());
   return v->get();
 }
 
 std::string ConfigReader::choice(const std::string& key, const std::string& fallback,
                                  const std::vector<std::string>& options) {
   const toml::node* node = impl_->take(key);
-  if (!node) return fallback;
+  if (!node) {
+    impl_->record(key, fallback);
+    return fallback;
+  }
   std::string allowed;
   for (const std::string& o : options) allowed += (allowed.empty() ? "" : ", ") + o;
   const auto* v = node->as_string();
   if (!v) impl_->fail(key, "expected one of " + allowed + ", got " + Impl::describe(*node));
   for (const std::string& o : options)
-    if (v->get() == o) return o;
+    if (v->get() == o) {
+      impl_->record(key, o);
+      return o;
+    }
   impl_->fail(key, "\"" + v->get() + "\" is not one of " + allowed);
 }
 
@@ -218,7 +287,10 @@ std::vector<double> ConfigReader::numbers(const std::string& key,
                                           const std::vector<double>& fallback, size_t size,
                                           double lo, double hi) {
   const toml::node* node = impl_->take(key);
-  if (!node) return fallback;
+  if (!node) {
+    impl_->record(key, to_array(fallback));
+    return fallback;
+  }
   const toml::array* arr = node->as_array();
   if (!arr) impl_->fail(key, "expected an array of numbers, got " + Impl::describe(*node));
   if (size != 0 && arr->size() != size)
@@ -232,6 +304,7 @@ std::vector<double> ConfigReader::numbers(const std::string& key,
     impl_->check_range(item, v, lo, hi);
     out.push_back(v);
   }
+  impl_->record(key, to_array(out));
   return out;
 }
 
@@ -239,7 +312,10 @@ std::vector<std::vector<double>> ConfigReader::number_rows(
     const std::string& key, const std::vector<std::vector<double>>& fallback, size_t row_size,
     double lo, double hi) {
   const toml::node* node = impl_->take(key);
-  if (!node) return fallback;
+  if (!node) {
+    impl_->record(key, to_rows(fallback));
+    return fallback;
+  }
   const toml::array* arr = node->as_array();
   if (!arr || arr->empty())
     impl_->fail(key, "expected a non-empty array of " + std::to_string(row_size) + "-number rows");
@@ -257,6 +333,7 @@ std::vector<std::vector<double>> ConfigReader::number_rows(
     }
     rows.push_back(values);
   }
+  impl_->record(key, to_rows(rows));
   return rows;
 }
 
@@ -266,7 +343,10 @@ int64_t ConfigReader::table_count(const std::string& key) {
   const toml::array* arr = node->as_array();
   if (!arr || (!arr->empty() && !arr->is_array_of_tables()))
     impl_->fail(key, "expected an array of tables, got " + Impl::describe(*node));
-  if (arr->empty()) impl_->read_keys.insert(key);
+  if (arr->empty()) {
+    impl_->read_keys.insert(key);
+    impl_->record(key, toml::array{});
+  }
   return static_cast<int64_t>(arr->size());
 }
 

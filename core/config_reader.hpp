@@ -55,6 +55,10 @@ class ConfigReader {
   // Throws ConfigError listing every key present in the file that was never read.
   void finish() const;
 
+  // Every key read so far with the value in effect (defaults included), as TOML: the resolved
+  // configuration a run directory records. Reading it back gives the same settings.
+  std::string resolved_toml() const;
+
   // The source's name (a path or "<string>") for messages.
   const std::string& source() const;
 

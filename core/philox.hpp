@@ -48,6 +48,7 @@ enum class RandomStream : uint32_t {
   kEpisodeSample = 1,  // start and goal sampling
   kPolicy = 2,         // exploration or test policies
   kInit = 3,           // network initialisation (value-network weights)
+  kReplay = 4,         // replay-buffer minibatch sampling
 };
 
 DMPC_HD PhiloxKey philox_key(uint64_t seed) {

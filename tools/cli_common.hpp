@@ -45,5 +45,7 @@ void add_info_command(CLI::App& app);
 void add_mpc_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_value_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace dmpc::cli

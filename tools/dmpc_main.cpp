@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   CLI::App app{"dmpc: Deep Value MPC at scale (Ballbot and point-mass environments)", "dmpc"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dmpc 0.1.0");
+  dmpc::cli::add_train_command(app);
+  dmpc::cli::add_eval_command(app);
   dmpc::cli::add_dynamics_command(app);
   dmpc::cli::add_simulate_command(app);
   dmpc::cli::add_rollout_command(app);

@@ -78,6 +78,16 @@ EnvConfig read_env_config(ConfigReader& r) {
   t.arena_half_y = half[1];
   t.robot_clearance = r.number("task.robot_clearance", t.robot_clearance, 0.0, 1e3);
 
+  if (!r.has("task.walls")) {  // the default layout, read like a given one (and so recorded)
+    std::string walls = "[";
+    for (int i = 0; i < t.wall_count; ++i) {
+      const WallSegment<double>& w = t.walls[i];
+      walls += (i ? ", " : "") + std::string("{from = [") + std::to_string(w.x0) + ", " +
+               std::to_string(w.y0) + "], to = [" + std::to_string(w.x1) + ", " +
+               std::to_string(w.y1) + "], thickness = " + std::to_string(w.thickness) + "}";
+    }
+    r.set_override("task.walls=" + walls + "]");
+  }
   const int64_t walls = r.table_count("task.walls");
   if (walls > kMaxWalls)
     throw ConfigError(r.source() + ": task.walls: " + std::to_string(walls) +

@@ -92,6 +92,29 @@ TEST(ActorConfig, BadValuesNameTheKey) {
   EXPECT_EQ(load_error("[actor]\nhorizn = 1\n"), "c.toml: unknown key actor.horizn");
 }
 
+// The resolved configuration holds every setting and reads back to the same settings.
+TEST(TaskConfig, ResolvedConfigurationReadsBackToTheSameSettings) {
+  ConfigReader first = ConfigReader::from_string(
+      "[task]\ncost = \"binary\"\n[actor]\nhorizon = 0.5\n", "c.toml");
+  const EnvConfig a = read_env_config(first);
+  const ActorSettings aa = read_actor_settings(first);
+  first.finish();
+  const std::string resolved = first.resolved_toml();
+  EXPECT_NE(resolved.find("penalty = 20"), std::string::npos) << resolved;  // a default
+  EXPECT_NE(resolved.find("walls"), std::string::npos) << resolved;
+  ConfigReader second = ConfigReader::from_string(resolved, "resolved.toml");
+  const EnvConfig b = read_env_config(second);
+  const ActorSettings bb = read_actor_settings(second);
+  ASSERT_NO_THROW(second.finish());
+  EXPECT_EQ(second.resolved_toml(), resolved);
+  EXPECT_EQ(b.task.cost, CostKind::kBinary);
+  EXPECT_EQ(b.task.wall_count, a.task.wall_count);
+  EXPECT_EQ(b.task.walls[0].x1, a.task.walls[0].x1);
+  EXPECT_EQ(b.eval_starts, a.eval_starts);
+  EXPECT_EQ(bb.horizon, 0.5);
+  EXPECT_EQ(bb.upright, aa.upright);
+}
+
 TEST(TaskConfig, BadInputIsRejectedWithTheKeyNamed) {
   EXPECT_EQ(load_error("[task]\npenalty = -1\n"),
             "c.toml: task.penalty: -1 is out of range [0, 1000000000]");

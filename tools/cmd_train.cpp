@@ -1,0 +1,51 @@
+// dmpc train --config configs/<name>.toml [--set key=value ...] [--out runs/<name>] [--resume]
+//            [--stop-after N]
+// dmpc eval --checkpoint <run or checkpoint dir, or a file in one> [--starts starts.csv]
+//           [--goal gx,gy] [--episodes n] [--noise lambda] [--out eval.json]
+#include "tools/cli_common.hpp"
+#include "trainer/dmpc_trainer.hpp"
+
+namespace dmpc::cli {
+
+void add_train_command(CLI::App& app) {
+  auto r = std::make_shared<TrainRequest>();
+  CLI::App* sub = app.add_subcommand("train", "Train the DMPC critic (paper Algorithm 1)");
+  sub->add_option("--config", r->config, "configuration file")->capture_default_str();
+  sub->add_option("--set", r->overrides, "override a key: --set train.iterations=50 (repeatable)");
+  sub->add_option("--out", r->out, "run directory (default runs/<config name>)");
+  sub->add_flag("--resume", r->resume, "continue the run in --out from its last checkpoint");
+  sub->add_option("--stop-after", r->stop_after,
+                  "stop after this many iterations (checkpointed; continue with --resume)")
+      ->check(CLI::NonNegativeNumber);
+  sub->callback([r] { train(*r); });
+}
+
+void add_eval_command(CLI::App& app) {
+  auto r = std::make_shared<EvalRequest>();
+  auto goal = std::make_shared<std::string>();
+  auto noise = std::make_shared<std::string>();
+  CLI::App* sub = app.add_subcommand("eval", "Run the actor with a trained critic");
+  sub->add_option("--checkpoint", r->checkpoint, "run directory, checkpoint directory, or a file in one")
+      ->required();
+  sub->add_option("--starts", r->starts_csv, "CSV of starts, px,py per line (default: the 8 evaluation starts)");
+  sub->add_option("--goal", *goal, "goal gx,gy (default: the configuration's)");
+  sub->add_option("--episodes", r->episodes, "episodes per start")->capture_default_str();
+  sub->add_option("--noise", *noise, "process noise lambda (default: the configuration's evaluation noise)");
+  sub->add_option("--out", r->out, "write per-episode results as JSON here");
+  sub->callback([r, goal, noise] {
+    if (!goal->empty()) {
+      const std::vector<double> g = parse_numbers("--goal", *goal, 2);
+      r->goal = {g[0], g[1]};
+      r->has_goal = true;
+    }
+    if (!noise->empty()) {
+      r->noise = parse_numbers("--noise", *noise, 1)[0];
+      if (r->noise < 0) throw UsageError("--noise: must be >= 0");
+      r->has_noise = true;
+    }
+    if (r->episodes < 1) throw UsageError("--episodes: must be at least 1");
+    evaluate(*r);
+  });
+}
+
+}  // namespace dmpc::cli

@@ -1,0 +1,88 @@
+#include "trainer/critic.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace dmpc {
+
+ValueNetImpl::ValueNetImpl(MlpShape shape) : shape_(shape) {
+  if (!mlp_shape_valid(shape)) throw std::invalid_argument("ValueNet: invalid shape");
+  offset_ = register_buffer("offset", torch::zeros({shape.inputs}));
+  scale_ = register_buffer("scale", torch::ones({shape.inputs}));
+  int64_t fan_in = shape.inputs;
+  for (int l = 0; l < shape.depth; ++l) {
+    hidden_.push_back(register_module("hidden" + std::to_string(l),
+                                      torch::nn::Linear(fan_in, shape.width)));
+    fan_in = shape.width;
+  }
+  output_ = register_module("output", torch::nn::Linear(shape.width, 1));
+}
+
+torch::Tensor ValueNetImpl::forward(const torch::Tensor& z) {
+  torch::Tensor a = (z - offset_) / scale_;
+  for (auto& layer : hidden_) a = torch::tanh(layer->forward(a));
+  return output_->forward(a).squeeze(-1);
+}
+
+namespace {
+// Copies n numbers between a flat double buffer and a tensor (any float dtype, any device).
+void tensor_from(torch::Tensor t, const double* src) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor host =
+      torch::from_blob(const_cast<double*>(src), t.sizes(), torch::kFloat64).clone();
+  t.copy_(host.to(t.dtype()).to(t.device()));
+}
+void tensor_to(const torch::Tensor& t, double* dst) {
+  const torch::Tensor host = t.detach().to(torch::kCPU).to(torch::kFloat64).contiguous();
+  std::copy(host.data_ptr<double>(), host.data_ptr<double>() + host.numel(), dst);
+}
+}  // namespace
+
+std::vector<double> to_flat(ValueNet& net) {
+  const MlpShape& s = net->shape();
+  std::vector<double> flat(static_cast<size_t>(mlp_parameter_count(s)));
+  auto named = net->named_parameters();
+  auto buffers = net->named_buffers();
+  tensor_to(buffers["offset"], flat.data());
+  tensor_to(buffers["scale"], flat.data() + s.inputs);
+  for (int l = 0; l < s.depth; ++l) {
+    const std::string name = "hidden" + std::to_string(l);
+    tensor_to(named[name + ".weight"], flat.data() + mlp_weight_offset(s, l + 1));
+    tensor_to(named[name + ".bias"], flat.data() + mlp_bias_offset(s, l + 1));
+  }
+  tensor_to(named["output.weight"], flat.data() + mlp_output_offset(s));
+  tensor_to(named["output.bias"], flat.data() + mlp_output_offset(s) + s.width);
+  return flat;
+}
+
+void load_flat(ValueNet& net, const std::vector<double>& flat) {
+  const MlpShape& s = net->shape();
+  if (flat.size() != static_cast<size_t>(mlp_parameter_count(s)))
+    throw std::invalid_argument("load_flat: " + std::to_string(flat.size()) +
+                                " numbers for a network of " +
+                                std::to_string(mlp_parameter_count(s)));
+  auto named = net->named_parameters();
+  auto buffers = net->named_buffers();
+  tensor_from(buffers["offset"], flat.data());
+  tensor_from(buffers["scale"], flat.data() + s.inputs);
+  for (int l = 0; l < s.depth; ++l) {
+    const std::string name = "hidden" + std::to_string(l);
+    tensor_from(named[name + ".weight"], flat.data() + mlp_weight_offset(s, l + 1));
+    tensor_from(named[name + ".bias"], flat.data() + mlp_bias_offset(s, l + 1));
+  }
+  tensor_from(named["output.weight"], flat.data() + mlp_output_offset(s));
+  tensor_from(named["output.bias"], flat.data() + mlp_output_offset(s) + s.width);
+}
+
+void polyak_update(ValueNet& target, ValueNet& online, double rho) {
+  torch::NoGradGuard no_grad;
+  auto target_params = target->parameters();
+  auto online_params = online->parameters();
+  for (size_t i = 0; i < target_params.size(); ++i)
+    target_params[i].mul_(1.0 - rho).add_(online_params[i], rho);
+  auto target_buffers = target->buffers();
+  auto online_buffers = online->buffers();
+  for (size_t i = 0; i < target_buffers.size(); ++i) target_buffers[i].copy_(online_buffers[i]);
+}
+
+}  // namespace dmpc

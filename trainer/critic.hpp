@@ -1,0 +1,44 @@
+// The critic's value network V̂(τ, s, g) as a LibTorch module, and its bridges to the actor.
+//
+// The module computes exactly what core/value_mlp.hpp evaluates from a flat buffer: fixed input
+// normalisation z̃ = (z − offset) / scale, `depth` tanh layers of `width` units, a linear output.
+// to_flat() writes the module's parameters in that buffer's layout; load_flat() does the reverse
+// (used to initialise from random_value_network, so that initialisation is a Philox function of
+// the seed and independent of LibTorch's generators and version). Included by trainer/ sources
+// only: this is one of the few headers that pulls in torch.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "core/value_mlp.hpp"
+
+namespace dmpc {
+
+class ValueNetImpl : public torch::nn::Module {
+ public:
+  explicit ValueNetImpl(MlpShape shape);
+
+  // z: [batch, inputs] → V̂: [batch]
+  torch::Tensor forward(const torch::Tensor& z);
+
+  const MlpShape& shape() const { return shape_; }
+
+ private:
+  MlpShape shape_;
+  torch::Tensor offset_, scale_;  // buffers: part of the state, not trained
+  std::vector<torch::nn::Linear> hidden_;
+  torch::nn::Linear output_{nullptr};
+};
+TORCH_MODULE(ValueNet);
+
+// The module's parameters in the layout of core/value_mlp.hpp (double).
+std::vector<double> to_flat(ValueNet& net);
+// Sets the module's parameters and normalisation from a flat buffer of that layout.
+void load_flat(ValueNet& net, const std::vector<double>& flat);
+
+// θ⁻ ← (1 − ρ) θ⁻ + ρ θ for every parameter (buffers are copied).
+void polyak_update(ValueNet& target, ValueNet& online, double rho);
+
+}  // namespace dmpc

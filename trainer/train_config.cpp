@@ -1,0 +1,51 @@
+#include "trainer/train_config.hpp"
+
+#include "core/value_mlp.hpp"
+#include "envs/task/task_config.hpp"
+
+namespace dmpc {
+
+void default_critic_normalisation(const std::string& system, std::vector<double>& offset,
+                                  std::vector<double>& scale) {
+  if (system == "ballbot") {
+    //         τ    px   py   yaw  pitch     roll     vx   vy   ẏaw  ṗitch ṙoll gx   gy
+    offset = {1.5, 0.0, 0.0, 0.0, -0.0153, 0.0169, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8};
+    scale = {1.5, 1.6, 1.6, 1.0, 0.3, 0.3, 1.0, 1.0, 2.0, 2.0, 2.0, 0.4, 0.2};
+  } else {
+    //         τ    px   py   vx   vy   gx   gy
+    offset = {1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8};
+    scale = {1.5, 1.6, 1.6, 1.5, 1.5, 0.4, 0.2};
+  }
+}
+
+CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) {
+  CriticSettings c;
+  c.width = static_cast<int32_t>(r.integer("critic.width", c.width, 1, kMaxMlpWidth));
+  c.depth = static_cast<int32_t>(r.integer("critic.depth", c.depth, 1, kMaxMlpDepth));
+  c.learning_rate = r.positive_number("critic.learning_rate", c.learning_rate, 10.0);
+  c.weight_decay = r.number("critic.weight_decay", c.weight_decay, 0.0, 10.0);
+  c.polyak = r.positive_number("critic.polyak", c.polyak, 1.0);
+  c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
+  std::vector<double> offset, scale;
+  default_critic_normalisation(system, offset, scale);
+  const size_t inputs = static_cast<size_t>(state_dim(system) + 3);
+  c.input_offset = r.numbers("critic.input_offset", offset, inputs, -1e6, 1e6);
+  c.input_scale = r.numbers("critic.input_scale", scale, inputs, 1e-9, 1e9);
+  return c;
+}
+
+TrainSettings read_train_settings(ConfigReader& r) {
+  TrainSettings t;
+  t.iterations = r.integer("train.iterations", t.iterations, 1, int64_t{1} << 32);
+  t.minibatches = r.integer("train.minibatches", t.minibatches, 0, 1 << 20);
+  t.minibatch_size = r.integer("train.minibatch_size", t.minibatch_size, 1, 1 << 24);
+  t.replay_capacity = r.integer("train.replay_capacity", t.replay_capacity, 1, int64_t{1} << 32);
+  t.warmup_iterations = r.integer("train.warmup_iterations", t.warmup_iterations, 0, int64_t{1} << 32);
+  t.eval_every = r.integer("train.eval_every", t.eval_every, 1, int64_t{1} << 32);
+  t.checkpoint_every = r.integer("train.checkpoint_every", t.checkpoint_every, 1, int64_t{1} << 32);
+  t.keep_checkpoints = r.integer("train.keep_checkpoints", t.keep_checkpoints, 1, 1000);
+  t.log_every_seconds = r.positive_number("train.log_every_seconds", t.log_every_seconds, 1e6);
+  return t;
+}
+
+}  // namespace dmpc

@@ -1,0 +1,42 @@
+// The [critic] and [train] sections of a configuration (configs/default.toml documents every key).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config_reader.hpp"
+
+namespace dmpc {
+
+struct CriticSettings {
+  int32_t width = 12;            // the paper's 3 × 12 tanh
+  int32_t depth = 3;
+  double learning_rate = 1e-3;   // AdamW
+  double weight_decay = 1e-4;
+  double polyak = 0.01;          // ρ in θ⁻ ← (1 − ρ) θ⁻ + ρ θ, after every update
+  int32_t n_step = 1;            // 1 is the paper's one-step target
+  std::vector<double> input_offset;  // z̃ = (z − offset) / scale for z = [τ, s, g]
+  std::vector<double> input_scale;
+};
+
+struct TrainSettings {
+  int64_t iterations = 100;       // learning iterations (each: B episodes, then K updates)
+  int64_t minibatches = 50;       // K
+  int64_t minibatch_size = 256;   // N
+  int64_t replay_capacity = 200000;
+  int64_t warmup_iterations = 0;  // iterations whose actor uses the quadratic cost (no critic)
+  int64_t eval_every = 5;         // E
+  int64_t checkpoint_every = 10;
+  int64_t keep_checkpoints = 2;
+  double log_every_seconds = 10;  // plain progress lines when the output is not a terminal
+};
+
+// Default normalisation for a system's critic inputs [τ, s, g] (documented in default.toml).
+void default_critic_normalisation(const std::string& system, std::vector<double>& offset,
+                                  std::vector<double>& scale);
+
+CriticSettings read_critic_settings(ConfigReader& reader, const std::string& system);
+TrainSettings read_train_settings(ConfigReader& reader);
+
+}  // namespace dmpc
