@@ -16,6 +16,7 @@
 #include "core/value_file.hpp"
 #include "envs/task/task_config.hpp"
 #include "tools/cli_common.hpp"
+#include "trainer/train_config.hpp"
 
 namespace dmpc::cli {
 
@@ -44,9 +45,9 @@ int run_mpc(const System& sys, const MpcOptions& o) {
   ConfigReader reader = o.config.empty() ? ConfigReader::from_string("", "<defaults>")
                                          : ConfigReader::from_file(o.config);
   reader.set_override(std::string("env.system=\"") + System::kName + "\"");
-  const EnvConfig env = read_env_config(reader);
-  ActorSettings a = read_actor_settings(reader);
-  reader.finish();
+  const RunConfig run = read_run_config(reader);
+  const EnvConfig& env = run.env;
+  ActorSettings a = run.actor;
   a.mode = o.cost == "quadratic"  ? ActorCostMode::kQuadratic
            : o.cost == "terminal" ? ActorCostMode::kTerminal
                                   : ActorCostMode::kRunningTerminal;

@@ -14,6 +14,7 @@
 #include "envs/batch_env.hpp"
 #include "envs/task/task_config.hpp"
 #include "tools/cli_common.hpp"
+#include "trainer/train_config.hpp"
 
 namespace dmpc::cli {
 
@@ -131,9 +132,7 @@ void add_rollout_command(CLI::App& app) {
   sub->callback([o] {
     ConfigReader reader = ConfigReader::from_file(o->config);
     for (const std::string& s : o->overrides) reader.set_override(s);
-    const EnvConfig cfg = read_env_config(reader);
-    read_actor_settings(reader);  // not used here, but the whole file must be valid
-    reader.finish();
+    const EnvConfig cfg = read_run_config(reader).env;
     with_system(cfg.system, [&](auto sys) { return rollout(sys, cfg, *o); });
   });
 }

@@ -17,6 +17,7 @@
 #include "core/integrators.hpp"
 #include "envs/task/task_config.hpp"
 #include "tools/cli_common.hpp"
+#include "trainer/train_config.hpp"
 
 namespace dmpc::cli {
 
@@ -49,9 +50,7 @@ int simulate(const System& sys, const SimulateOptions& o) {
   ConfigReader reader = o.config.empty() ? ConfigReader::from_string("", "<defaults>")
                                          : ConfigReader::from_file(o.config);
   reader.set_override(std::string("env.system=\"") + System::kName + "\"");
-  EnvConfig env = read_env_config(reader);
-  read_actor_settings(reader);  // not used here, but the whole file must be valid
-  reader.finish();
+  const EnvConfig env = read_run_config(reader).env;
   const NoiseModel<double, NU> noise = make_noise_model<NU>(o.noise, env.input_weight);
 
   typename System::State x;

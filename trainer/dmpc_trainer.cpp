@@ -81,25 +81,6 @@ extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 // ---- configuration ---------------------------------------------------------------------------------
 
-struct RunConfig {
-  EnvConfig env;
-  ActorSettings actor;
-  CriticSettings critic;
-  TrainSettings train;
-  std::string resolved;  // the resolved TOML
-};
-
-RunConfig read_run_config(ConfigReader& reader) {
-  RunConfig c;
-  c.env = read_env_config(reader);
-  c.actor = read_actor_settings(reader);
-  c.critic = read_critic_settings(reader, c.env.system);
-  c.train = read_train_settings(reader);
-  reader.finish();
-  c.resolved = reader.resolved_toml();
-  return c;
-}
-
 MlpShape critic_shape(const RunConfig& c) {
   return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth};
 }

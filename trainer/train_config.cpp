@@ -48,4 +48,15 @@ TrainSettings read_train_settings(ConfigReader& r) {
   return t;
 }
 
+RunConfig read_run_config(ConfigReader& reader) {
+  RunConfig c;
+  c.env = read_env_config(reader);
+  c.actor = read_actor_settings(reader);
+  c.critic = read_critic_settings(reader, c.env.system);
+  c.train = read_train_settings(reader);
+  reader.finish();
+  c.resolved = reader.resolved_toml();
+  return c;
+}
+
 }  // namespace dmpc

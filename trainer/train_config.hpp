@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "core/actor_config.hpp"
 #include "core/config_reader.hpp"
+#include "envs/task/task_config.hpp"
 
 namespace dmpc {
 
@@ -38,5 +40,16 @@ void default_critic_normalisation(const std::string& system, std::vector<double>
 
 CriticSettings read_critic_settings(ConfigReader& reader, const std::string& system);
 TrainSettings read_train_settings(ConfigReader& reader);
+
+// A whole configuration: every section, validated (unknown keys rejected), and its resolved TOML.
+struct RunConfig {
+  EnvConfig env;
+  ActorSettings actor;
+  CriticSettings critic;
+  TrainSettings train;
+  std::string resolved;
+};
+
+RunConfig read_run_config(ConfigReader& reader);
 
 }  // namespace dmpc

@@ -2,6 +2,7 @@
 
 #include "core/actor_config.hpp"
 #include "envs/task/task_config.hpp"
+#include "trainer/train_config.hpp"
 
 namespace dmpc {
 namespace {
@@ -9,9 +10,7 @@ namespace {
 std::string load_error(const std::string& text) {
   try {
     ConfigReader r = ConfigReader::from_string(text, "c.toml");
-    read_env_config(r);
-    read_actor_settings(r);
-    r.finish();
+    read_run_config(r);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -21,9 +20,7 @@ std::string load_error(const std::string& text) {
 // configs/default.toml spells out the built-in defaults: both must agree.
 TEST(TaskConfig, DefaultFileEqualsBuiltInDefaults) {
   ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/default.toml");
-  const EnvConfig a = read_env_config(file);
-  read_actor_settings(file);
-  ASSERT_NO_THROW(file.finish());
+  const EnvConfig a = read_run_config(file).env;
   ConfigReader empty = ConfigReader::from_string("", "<empty>");
   const EnvConfig b = read_env_config(empty);
   EXPECT_EQ(a.seed, b.seed);
@@ -54,9 +51,7 @@ TEST(TaskConfig, DefaultFileEqualsBuiltInDefaults) {
 // The [actor] section of configs/default.toml restates the built-in actor defaults.
 TEST(ActorConfig, DefaultFileEqualsBuiltInDefaults) {
   ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/default.toml");
-  read_env_config(file);
-  const ActorSettings a = read_actor_settings(file);
-  ASSERT_NO_THROW(file.finish());
+  const ActorSettings a = read_run_config(file).actor;
   ConfigReader empty = ConfigReader::from_string("", "<empty>");
   const ActorSettings b = read_actor_settings(empty);
   EXPECT_EQ(a.mode, b.mode);
@@ -90,6 +85,30 @@ TEST(ActorConfig, BadValuesNameTheKey) {
   EXPECT_NE(load_error("[actor.solver]\nalpha_decrease = 1.5\n").find("actor.solver.alpha_decrease"),
             std::string::npos);
   EXPECT_EQ(load_error("[actor]\nhorizn = 1\n"), "c.toml: unknown key actor.horizn");
+}
+
+// configs/default.toml restates the built-in critic and training defaults.
+TEST(TrainConfig, DefaultFileEqualsBuiltInDefaults) {
+  ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/default.toml");
+  const RunConfig a = read_run_config(file);
+  ConfigReader empty = ConfigReader::from_string("", "<empty>");
+  const RunConfig b = read_run_config(empty);
+  EXPECT_EQ(a.critic.width, b.critic.width);
+  EXPECT_EQ(a.critic.depth, b.critic.depth);
+  EXPECT_EQ(a.critic.learning_rate, b.critic.learning_rate);
+  EXPECT_EQ(a.critic.weight_decay, b.critic.weight_decay);
+  EXPECT_EQ(a.critic.polyak, b.critic.polyak);
+  EXPECT_EQ(a.critic.n_step, b.critic.n_step);
+  EXPECT_EQ(a.critic.input_offset, b.critic.input_offset);
+  EXPECT_EQ(a.critic.input_scale, b.critic.input_scale);
+  EXPECT_EQ(a.train.iterations, b.train.iterations);
+  EXPECT_EQ(a.train.minibatches, b.train.minibatches);
+  EXPECT_EQ(a.train.minibatch_size, b.train.minibatch_size);
+  EXPECT_EQ(a.train.replay_capacity, b.train.replay_capacity);
+  EXPECT_EQ(a.train.warmup_iterations, b.train.warmup_iterations);
+  EXPECT_EQ(a.train.eval_every, b.train.eval_every);
+  EXPECT_EQ(a.train.checkpoint_every, b.train.checkpoint_every);
+  EXPECT_EQ(a.resolved, b.resolved);
 }
 
 // The resolved configuration holds every setting and reads back to the same settings.
