@@ -76,6 +76,13 @@ std::string json_number(double v) {
   return buf;
 }
 
+// The checkpoint directory that checkpoints/latest names.
+fs::path latest_checkpoint(const fs::path& latest) {
+  std::string name = read_text(latest);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return latest.parent_path() / name;
+}
+
 volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
@@ -326,7 +333,8 @@ class Trainer {
     warmup_params_ = make_cost_params(sys_, warm, cfg.env.input_weight, cfg.env.task.cost,
                                       cfg.env.task.binary_goal_radius);
     // Deterministic initialisation from the seed; the target starts equal to the critic.
-    load_flat(critic_, random_value_network(shape_, cfg.env.seed, 1.0, cfg.critic.input_offset,
+    load_flat(critic_, random_value_network(shape_, cfg.env.seed, cfg.critic.init_output_scale,
+                                            cfg.critic.input_offset,
                                             cfg.critic.input_scale)
                            .params);
     load_flat(target_, to_flat(critic_));
@@ -579,9 +587,7 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
     const fs::path latest = run_dir / "checkpoints" / "latest";
     if (!fs::exists(latest))
       throw std::runtime_error(run_dir.string() + ": no checkpoint to resume from");
-    std::string name = read_text(latest);
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    wall_offset = trainer.load_checkpoint(run_dir / "checkpoints" / name);
+    wall_offset = trainer.load_checkpoint(latest_checkpoint(latest));
     truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration(), false);
     truncate_metrics(run_dir / "metrics.csv", trainer.iteration(), true);
     std::printf("resuming %s at iteration %lld\n", run_dir.string().c_str(),
@@ -590,6 +596,23 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
   if (!fs::exists(run_dir / "metrics.csv")) write_atomic(run_dir / "metrics.csv", std::string(kCsvHeader) + "\n");
   std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
   std::ofstream csv(run_dir / "metrics.csv", std::ios::app);
+
+  // The untrained critic's evaluation, as iteration 0 (the baseline every curve starts from).
+  if (!resume) {
+    const EvalSummary ev = trainer.evaluate_fixed();
+    std::ostringstream j, c;
+    j << "{\"iteration\": 0, \"env_steps\": 0, \"episodes\": 0, \"wall_time\": 0"
+      << ", \"eval_success_rate\": " << json_number(ev.success_rate)
+      << ", \"eval_collision_rate\": " << json_number(ev.collision_rate)
+      << ", \"eval_fall_rate\": " << json_number(ev.fall_rate)
+      << ", \"eval_mean_cost\": " << json_number(ev.mean_cost)
+      << ", \"eval_mean_time_to_goal\": " << json_number(ev.mean_time_to_goal) << "}\n";
+    c << "0,0,0,,,,,,,0," << json_number(ev.success_rate) << "," << json_number(ev.collision_rate)
+      << "," << json_number(ev.fall_rate) << "," << json_number(ev.mean_cost) << ","
+      << (std::isfinite(ev.mean_time_to_goal) ? json_number(ev.mean_time_to_goal) : "") << "\n";
+    jsonl << j.str() << std::flush;
+    csv << c.str() << std::flush;
+  }
 
   const bool tty = isatty(STDOUT_FILENO);
   g_interrupted = 0;
@@ -747,12 +770,10 @@ namespace {
 
 fs::path find_checkpoint(const fs::path& given) {
   if (!fs::exists(given)) throw std::runtime_error(given.string() + ": no such checkpoint");
+  const auto follow = latest_checkpoint;
   fs::path dir = fs::is_directory(given) ? given : given.parent_path();
-  if (fs::exists(dir / "checkpoints" / "latest")) {  // a run directory
-    std::string name = read_text(dir / "checkpoints" / "latest");
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    dir = dir / "checkpoints" / name;
-  }
+  if (!fs::is_directory(given) && given.filename() == "latest") dir = follow(given);
+  if (fs::exists(dir / "checkpoints" / "latest")) dir = follow(dir / "checkpoints" / "latest");
   if (!fs::exists(dir / "state.toml"))
     throw std::runtime_error(given.string() + ": not a run or checkpoint directory (no state.toml)");
   return dir;

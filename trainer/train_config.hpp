@@ -18,6 +18,8 @@ struct CriticSettings {
   double weight_decay = 1e-4;
   double polyak = 0.01;          // ρ in θ⁻ ← (1 − ρ) θ⁻ + ρ θ, after every update
   int32_t n_step = 1;            // 1 is the paper's one-step target
+  double init_output_scale = 0;  // output-layer weights at initialisation (0: V̂ starts flat,
+                                 // so the untrained actor does not chase a random gradient)
   std::vector<double> input_offset;  // z̃ = (z − offset) / scale for z = [τ, s, g]
   std::vector<double> input_scale;
 };

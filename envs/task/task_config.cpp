@@ -48,7 +48,7 @@ EnvConfig read_env_config(ConfigReader& r) {
       r.numbers("env.ballbot.input_weight", {0.05, 0.05, 0.05}, 3, 1e-9, 1e9);
   const double ballbot_limit = r.positive_number("env.ballbot.input_limit", 10.0, 1e6);
   const std::vector<double> point_mass_weight =
-      r.numbers("env.point_mass.input_weight", {0.1, 0.1}, 2, 1e-9, 1e9);
+      r.numbers("env.point_mass.input_weight", {1.0, 1.0}, 2, 1e-9, 1e9);
   const double point_mass_limit = r.positive_number("env.point_mass.input_limit", 5.0, 1e6);
   const bool ballbot = c.system == "ballbot";
   c.input_weight = ballbot ? ballbot_weight : point_mass_weight;

@@ -147,3 +147,51 @@ TEST(ValueMlpTorch, MatchesAutograd) {
 
 }  // namespace
 }  // namespace dmpc
+
+// ---- the critic module and the actor's flat buffer ----------------------------------------------
+#include "trainer/critic.hpp"
+
+namespace dmpc {
+namespace {
+
+// After training-like updates, the flat buffer the actor reads evaluates to the module's output.
+TEST(CriticExport, ActorValueEqualsModuleOutput) {
+  torch::manual_seed(3);
+  const MlpShape shape{13, 12, 3};
+  ValueNet net(shape);
+  // Non-trivial normalisation and parameters (as after training).
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 0.3);
+    net->named_buffers()["offset"].copy_(torch::randn({13}));
+    net->named_buffers()["scale"].copy_(torch::rand({13}) + 0.5);
+  }
+  const std::vector<double> flat = to_flat(net);
+  ASSERT_EQ(flat.size(), static_cast<size_t>(mlp_parameter_count(shape)));
+  const torch::Tensor z = torch::randn({64, 13}) * 2;
+  const torch::Tensor v = net->forward(z).to(torch::kFloat64);
+  const torch::Tensor zd = z.to(torch::kFloat64).contiguous();
+  for (int64_t i = 0; i < 64; ++i) {
+    const double actor = value_mlp<double>(shape, flat.data(), zd[i].data_ptr<double>());
+    EXPECT_NEAR(actor, v[i].item<double>(), 1e-5 * (1 + std::fabs(actor)));  // float32 module
+  }
+  // load_flat is the inverse of to_flat.
+  ValueNet copy(shape);
+  load_flat(copy, flat);
+  EXPECT_EQ(to_flat(copy), flat);
+}
+
+TEST(CriticExport, PolyakMovesTheTargetByRho) {
+  torch::manual_seed(4);
+  const MlpShape shape{7, 8, 2};
+  ValueNet target(shape), online(shape);
+  const std::vector<double> before = to_flat(target), other = to_flat(online);
+  polyak_update(target, online, 0.25);
+  const std::vector<double> after = to_flat(target);
+  const int first_weight = mlp_weight_offset(shape, 1);  // normalisation is copied, not averaged
+  for (size_t i = static_cast<size_t>(first_weight); i < after.size(); ++i)
+    EXPECT_NEAR(after[i], 0.75 * before[i] + 0.25 * other[i], 1e-6);
+}
+
+}  // namespace
+}  // namespace dmpc

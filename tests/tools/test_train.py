@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""End to end: `dmpc train` and `dmpc eval` on the point mass, CI-sized (well under a minute).
+
+Usage: /usr/bin/python3 tests/tools/test_train.py <path-to-dmpc> <source-dir>
+
+Checks that training improves the evaluation cost over the untrained critic, that a stopped and
+resumed run equals the uninterrupted one, and that bad configurations, damaged checkpoints and
+bad evaluation inputs are refused with a clear one-line error and nothing lost.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+DMPC, SOURCE = sys.argv[1], sys.argv[2]
+CONFIG = os.path.join(SOURCE, "configs", "default.toml")
+# A small, quick problem: point masses on the open arena (no walls), the vanilla actor (value
+# function as terminal cost), 10-step targets. The wall task itself is far beyond CI's budget.
+SETTINGS = ["env.system=point_mass", "env.batch=32", "env.threads=2", "train.iterations=30",
+            "train.eval_every=5", "train.checkpoint_every=10", "critic.n_step=10",
+            "env.process_noise=0.005", "task.walls=[]", "actor.cost=terminal"]
+failures = []
+
+
+def run(*args):
+    return subprocess.run([DMPC, *args], capture_output=True, text=True, timeout=300)
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        failures.append(f"{name}: {detail}")
+    print(("ok   " if condition else "FAIL ") + name)
+
+
+def expect_error(name, args, fragment):
+    r = run(*args)
+    lines = r.stderr.strip().splitlines()
+    good = r.returncode > 0 and len(lines) == 1 and lines[0].startswith("dmpc: error:") and fragment in lines[0]
+    check(f"rejects {name}", good, f"exit {r.returncode}, stderr {r.stderr!r}")
+
+
+def train_args(out, *extra):
+    args = ["train", "--config", CONFIG, "--out", out]
+    for s in SETTINGS:
+        args += ["--set", s]
+    return args + list(extra)
+
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def learning_fields(records):
+    # Everything but the timings, which differ between any two runs.
+    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_second")} for r in records]
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    full = os.path.join(tmp, "full")
+    r = run(*train_args(full))
+    check("train runs to the end", r.returncode == 0, r.stdout[-2000:] + r.stderr)
+    for name in ("config.toml", "metrics.jsonl", "metrics.csv", "FINISHED", "checkpoints/latest"):
+        check(f"the run directory holds {name}", os.path.exists(os.path.join(full, name)))
+    records = metrics(full)
+    check("one metrics record per iteration, after the untrained baseline",
+          [m["iteration"] for m in records] == list(range(31)), str([m["iteration"] for m in records]))
+    with open(os.path.join(full, "metrics.csv")) as f:
+        csv_rows = [line for line in f if line.strip()]
+    check("the CSV has a header and the same records", len(csv_rows) == 32 and csv_rows[0].startswith("iteration,"))
+    evals = [m for m in records if "eval_mean_cost" in m]
+    baseline = evals[0]["eval_mean_cost"]
+    trained = (evals[-1]["eval_mean_cost"] + evals[-2]["eval_mean_cost"]) / 2
+    print(f"     eval cost: untrained {baseline:.3f}, trained (last two evaluations) {trained:.3f}")
+    check("training improves the evaluation cost by at least 20 %", trained < 0.8 * baseline,
+          f"untrained {baseline}, trained {trained}")
+
+    # Stop after 12 iterations, resume: the same learning as the uninterrupted run.
+    part = os.path.join(tmp, "part")
+    r = run(*train_args(part, "--stop-after", "12"))
+    check("a run stops resumably", r.returncode == 0 and "--resume" in r.stdout
+          and not os.path.exists(os.path.join(part, "FINISHED")), r.stdout[-500:] + r.stderr)
+    r = run("train", "--out", part, "--resume")
+    check("the run resumes to the end", r.returncode == 0 and os.path.exists(os.path.join(part, "FINISHED")),
+          r.stdout[-500:] + r.stderr)
+    check("resumed = uninterrupted (every learning figure)",
+          learning_fields(metrics(part)) == learning_fields(records))
+
+    # Nothing already saved is lost.
+    before = open(os.path.join(full, "metrics.jsonl")).read()
+    expect_error("a second run into the same directory", train_args(full), "already holds a run")
+    check("the existing run is untouched", open(os.path.join(full, "metrics.jsonl")).read() == before)
+    expect_error("--set on a resumed run", ["train", "--out", full, "--resume", "--set", "train.iterations=5"],
+                 "--set cannot change")
+    expect_error("resuming nothing", ["train", "--out", os.path.join(tmp, "none"), "--resume"],
+                 "not a run directory")
+
+    # Bad configurations.
+    bad = os.path.join(tmp, "bad.toml")
+    with open(bad, "w") as f:
+        f.write("[critic]\nwidht = 12\n")
+    expect_error("an unknown key", ["train", "--config", bad, "--out", os.path.join(tmp, "b1")],
+                 "unknown key critic.widht")
+    with open(bad, "w") as f:
+        f.write("[train\niterations = 3\n")
+    expect_error("malformed TOML", ["train", "--config", bad, "--out", os.path.join(tmp, "b2")], "malformed TOML")
+    expect_error("an out-of-range value", ["train", "--config", CONFIG, "--set", "critic.learning_rate=-1",
+                                           "--out", os.path.join(tmp, "b3")], "critic.learning_rate")
+    check("a refused configuration creates no run directory", not os.path.exists(os.path.join(tmp, "b1")))
+
+    # dmpc eval.
+    out_json = os.path.join(tmp, "eval.json")
+    r = run("eval", "--checkpoint", full, "--out", out_json)
+    try:
+        result = json.load(open(out_json))
+    except (OSError, json.JSONDecodeError):
+        result = {}
+    episodes = result.get("episodes", [])
+    check("eval writes per-episode results for the 8 evaluation starts",
+          r.returncode == 0 and len(episodes) == 8
+          and all({"success", "reason", "cost", "time_to_goal", "px", "py"} <= set(e) for e in episodes)
+          and len(episodes[0]["px"]) == len(episodes[0]["py"]) > 1, r.stdout[-800:] + r.stderr)
+    starts = os.path.join(tmp, "starts.csv")
+    with open(starts, "w") as f:
+        f.write("0.5,-0.9\n-0.5,-1.1\n")
+    r = run("eval", "--checkpoint", os.path.join(full, "checkpoints", "latest"), "--starts", starts,
+            "--episodes", "2", "--noise", "0.01", "--goal", "0.1,0.7")
+    check("eval takes starts, goal, episodes and noise", r.returncode == 0 and r.stdout.count(" -0.900 ") == 2,
+          r.stdout + r.stderr)
+    with open(starts, "w") as f:
+        f.write("0.5,-0.9\n2.5,0.0\n")
+    expect_error("a start outside the arena", ["eval", "--checkpoint", full, "--starts", starts],
+                 "starts.csv:2: start (2.5, 0) is outside the arena")
+    with open(starts, "w") as f:
+        f.write("0.5;-0.9\n")
+    expect_error("a malformed starts file", ["eval", "--checkpoint", full, "--starts", starts], "starts.csv:1")
+    expect_error("a missing checkpoint", ["eval", "--checkpoint", os.path.join(tmp, "nothing")], "no such checkpoint")
+
+    # A damaged checkpoint is refused by name, by eval and by resume.
+    damaged = os.path.join(tmp, "damaged")
+    shutil.copytree(full, damaged)
+    latest = open(os.path.join(damaged, "checkpoints", "latest")).read().strip()
+    target = os.path.join(damaged, "checkpoints", latest, "target.pt")
+    data = bytearray(open(target, "rb").read())
+    data[len(data) // 2] ^= 0x5A
+    open(target, "wb").write(data)
+    expect_error("a corrupted checkpoint (eval)", ["eval", "--checkpoint", damaged], "target.pt: corrupted")
+    expect_error("a corrupted checkpoint (resume)", ["train", "--out", damaged, "--resume"], "target.pt: corrupted")
+    os.remove(os.path.join(damaged, "checkpoints", latest, "optimizer.pt"))
+    expect_error("a checkpoint with a missing file", ["eval", "--checkpoint", damaged], "optimizer.pt: missing")
+
+if failures:
+    print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print("\nall training checks passed")
