@@ -17,7 +17,7 @@ struct CriticSettings {
   double learning_rate = 1e-3;   // AdamW
   double weight_decay = 1e-4;
   double polyak = 0.01;          // ρ in θ⁻ ← (1 − ρ) θ⁻ + ρ θ, after every update
-  int32_t n_step = 1;            // 1 is the paper's one-step target
+  int32_t n_step = 10;           // 1 is the paper's one-step target
   double init_output_scale = 0;  // output-layer weights at initialisation (0: V̂ starts flat,
                                  // so the untrained actor does not chase a random gradient)
   std::vector<double> input_offset;  // z̃ = (z − offset) / scale for z = [τ, s, g]

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/actor_config.hpp"
 #include "envs/task/task_config.hpp"
 #include "trainer/train_config.hpp"
@@ -109,6 +111,18 @@ TEST(TrainConfig, DefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(a.train.eval_every, b.train.eval_every);
   EXPECT_EQ(a.train.checkpoint_every, b.train.checkpoint_every);
   EXPECT_EQ(a.resolved, b.resolved);
+}
+
+// Every shipped configuration is valid.
+TEST(TrainConfig, EveryShippedConfigurationLoads) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(DMPC_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    ConfigReader r = ConfigReader::from_file(entry.path().string());
+    EXPECT_NO_THROW(read_run_config(r)) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 9);
 }
 
 // The resolved configuration holds every setting and reads back to the same settings.
