@@ -21,7 +21,7 @@ struct ActorSettings {
   double ridge = 1e-3;
   double terminal_smoothing = 0.05;
   // Ballbot "stay upright" weights: pitch, roll, pitch rate, roll rate, yaw rate (actor only)
-  std::vector<double> upright = {10.0, 10.0, 1.0, 1.0, 1.0};
+  std::vector<double> upright = {50.0, 50.0, 5.0, 5.0, 1.0};
   // quadratic mode: Q and Q_f per state, about the goal's rest state
   std::vector<double> ballbot_q = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};
   std::vector<double> ballbot_qf = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};

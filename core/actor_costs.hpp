@@ -157,7 +157,11 @@ struct ActorCost {
     for (int i = 0; i < NX; ++i) tracking.ref[i] = tracking_final.ref[i] = ref[i];
   }
 
-  DMPC_HD T discount(int k) const { return exp(params->log_discount * T(k) * params->knot_dt); }
+  DMPC_HD bool uses_dynamics() const { return params->mode == ActorCostMode::kRunningTerminal; }
+
+  DMPC_HD T discount(int k) const {
+    return params->log_discount == T(0) ? T(1) : exp(params->log_discount * T(k) * params->knot_dt);
+  }
   DMPC_HD T horizon() const { return T(knots) * params->knot_dt; }
   DMPC_HD bool terminal_is_task_cost() const { return tau0 - horizon() <= T(1e-9); }
 
@@ -168,8 +172,9 @@ struct ActorCost {
     z[2 + NX] = goal_y;
   }
 
-  // r(τ_k, x) of the mode (without control and upright terms).
-  DMPC_HD T running(int k, const typename System::State& x) const {
+  // r(τ_k, x) of the mode (without control and upright terms), given f(x) and g(x).
+  DMPC_HD T running(int k, const typename System::State& x, const typename System::State& f,
+                    const typename System::InputMatrix& g) const {
     const ActorCostParams<T, NX, NU>& p = *params;
     if (p.mode == ActorCostMode::kQuadratic) return tracking.value(x);
     if (p.mode == ActorCostMode::kTerminal) return T(0);
@@ -177,9 +182,6 @@ struct ActorCost {
     T z[NX + 3];
     value_input(tau0 - T(k) * p.knot_dt, x, z);
     value_fn.template derivatives<1>(z, v);
-    typename System::State f;
-    typename System::InputMatrix g;
-    if (!sys.drift_and_input_map(x, f, g)) return T(1e30);
     T r = v.grad[0];
     for (int i = 0; i < NX; ++i) r -= f[i] * v.grad[1 + i];
     for (int j = 0; j < NU; ++j) {
@@ -191,11 +193,20 @@ struct ActorCost {
     return r;
   }
 
-  DMPC_HD T stage(int k, const typename System::State& x, const typename System::Input& u) const {
+  // ℓ_k given f(x) and g(x) (the optimizer's rollouts compute them for the step anyway).
+  DMPC_HD T stage(int k, const typename System::State& x, const typename System::Input& u,
+                  const typename System::State& f, const typename System::InputMatrix& g) const {
     const ActorCostParams<T, NX, NU>& p = *params;
     T control = T(0);
     for (int j = 0; j < NU; ++j) control += T(0.5) * p.input_weight[j] * u[j] * u[j];
-    return discount(k) * p.knot_dt * (running(k, x) + control + p.upright.value(x));
+    return discount(k) * p.knot_dt * (running(k, x, f, g) + control + p.upright.value(x));
+  }
+
+  DMPC_HD T stage(int k, const typename System::State& x, const typename System::Input& u) const {
+    typename System::State f;
+    typename System::InputMatrix g;
+    if (!sys.drift_and_input_map(x, f, g)) return T(1e30);
+    return stage(k, x, u, f, g);
   }
 
   DMPC_HD void stage_derivatives(int k, const typename System::State& x,

@@ -78,7 +78,8 @@ struct IlqrKnot {
 
 // Derivatives of one weighted stage cost ℓ_k (or of φ, with the input parts unused).
 // A Cost provides
-//   T stage(k, x, u)                                  ℓ_k
+//   T stage(k, x, u, f, g)                            ℓ_k, given f(x) and g(x)
+//   bool uses_dynamics()                               whether ℓ_k reads f and g
 //   void stage_derivatives(k, x, u, lin, quadratic)  with lin = System::linearize(x)
 //   T terminal(x) and void terminal_derivatives(x, quadratic)
 template <typename T, int NX, int NU>
@@ -97,6 +98,7 @@ template <typename T>
 struct IlqrResult {
   int32_t iterations = 0;  // iterations run
   int32_t accepted = 0;    // iterations whose step was accepted
+  int32_t forward_passes = 0;  // line-search trials, all iterations together
   bool converged = false;
   bool failed = false;     // dynamics could not be evaluated, or μ exceeded mu_max
   T initial_cost = T(0);
@@ -117,39 +119,50 @@ DMPC_HD T clamp_input(T v, T limit) {
   return clamp(v, -limit, limit);
 }
 
-// Total cost of the trajectory stored in (x, u) or (x_trial, u_trial).
+// One knot step; also returns f(x) and g(x) when the cost uses them (else they are zero and the
+// cheaper combined evaluation of f + g u is used).
 template <typename System, typename Cost>
-DMPC_HD typename System::Scalar trajectory_cost(const Cost& cost, const IlqrKnot<System>* knots,
-                                                int n, bool trial) {
-  typename System::Scalar total = 0;
-  for (int k = 0; k < n; ++k)
-    total += trial ? cost.stage(k, knots[k].x_trial, knots[k].u_trial)
-                   : cost.stage(k, knots[k].x, knots[k].u);
-  total += cost.terminal(trial ? knots[n].x_trial : knots[n].x);
-  return total;
+DMPC_HD bool step_with_dynamics(const System& sys, const Cost& cost, KnotIntegrator integrator,
+                                const typename System::State& x, const typename System::Input& u,
+                                typename System::Scalar h, typename System::State& f,
+                                typename System::InputMatrix& g, typename System::State& x_next) {
+  if (cost.uses_dynamics())
+    return sys.drift_and_input_map(x, f, g) &&
+           discrete_step_given(sys, integrator, x, u, f, g, h, x_next);
+  f = System::State::zero();
+  g = System::InputMatrix::zero();
+  return discrete_step(sys, integrator, x, u, h, x_next);
 }
 
 }  // namespace ilqr_detail
 
-// Rolls the nominal inputs out from x0 (clamping them to the limits). When the dynamics fail or
-// leave the system's model domain at some knot (an open-loop guess on an unstable system tips the
-// Ballbot over), every knot's state is set to x0 and false is returned: linearized about x0, the
-// backward pass yields stabilizing feedback gains, and the forward pass with them then produces a
-// feasible trajectory (an "infeasible start").
-template <typename System>
-DMPC_HD bool ilqr_rollout(const System& sys, const IlqrSettings<typename System::Scalar>& s,
+// Rolls the nominal inputs out from x0 (clamping them to the limits) and returns its cost in J.
+// When the dynamics fail or leave the system's model domain at some knot (an open-loop guess on
+// an unstable system tips the Ballbot over), every knot's state is set to x0 and false is
+// returned: linearized about x0, the backward pass yields stabilizing feedback gains, and the
+// forward pass with them then produces a feasible trajectory (an "infeasible start").
+template <typename System, typename Cost>
+DMPC_HD bool ilqr_rollout(const System& sys, const Cost& cost,
+                          const IlqrSettings<typename System::Scalar>& s,
                           const typename System::State& x0, typename System::Scalar h,
-                          IlqrKnot<System>* knots, int n) {
+                          IlqrKnot<System>* knots, int n, typename System::Scalar& J) {
   knots[0].x = x0;
+  J = typename System::Scalar(0);
   bool ok = true;
   for (int k = 0; k < n && ok; ++k) {
     for (int i = 0; i < System::kInputDim; ++i)
       knots[k].u[i] = ilqr_detail::clamp_input(knots[k].u[i], s.input_limit);
-    ok = discrete_step(sys, s.integrator, knots[k].x, knots[k].u, h, knots[k + 1].x) &&
+    typename System::State f;
+    typename System::InputMatrix g;
+    ok = ilqr_detail::step_with_dynamics(sys, cost, s.integrator, knots[k].x, knots[k].u, h, f, g,
+                                         knots[k + 1].x) &&
          sys.in_model_domain(knots[k + 1].x);
+    if (ok) J += cost.stage(k, knots[k].x, knots[k].u, f, g);
   }
   if (!ok)
     for (int k = 0; k <= n; ++k) knots[k].x = x0;
+  else
+    J += cost.terminal(knots[n].x);
   return ok;
 }
 
@@ -249,13 +262,16 @@ DMPC_HD bool ilqr_backward_pass(const IlqrSettings<typename System::Scalar>& s,
   return true;
 }
 
-// Forward pass at step alpha into (x_trial, u_trial); returns false if the dynamics fail.
-template <typename System>
-DMPC_HD bool ilqr_forward_pass(const System& sys, const IlqrSettings<typename System::Scalar>& s,
+// Forward pass at step alpha into (x_trial, u_trial), with its cost in J; false if the dynamics
+// fail or leave the model domain.
+template <typename System, typename Cost>
+DMPC_HD bool ilqr_forward_pass(const System& sys, const Cost& cost,
+                               const IlqrSettings<typename System::Scalar>& s,
                                typename System::Scalar h, typename System::Scalar alpha,
-                               IlqrKnot<System>* knots, int n) {
+                               IlqrKnot<System>* knots, int n, typename System::Scalar& J) {
   constexpr int NX = System::kStateDim, NU = System::kInputDim;
   knots[0].x_trial = knots[0].x;
+  J = typename System::Scalar(0);
   for (int t = 0; t < n; ++t) {
     IlqrKnot<System>& kn = knots[t];
     for (int a = 0; a < NU; ++a) {
@@ -263,10 +279,15 @@ DMPC_HD bool ilqr_forward_pass(const System& sys, const IlqrSettings<typename Sy
       for (int j = 0; j < NX; ++j) v += kn.K(a, j) * (kn.x_trial[j] - kn.x[j]);
       kn.u_trial[a] = ilqr_detail::clamp_input(v, s.input_limit);
     }
-    if (!discrete_step(sys, s.integrator, kn.x_trial, kn.u_trial, h, knots[t + 1].x_trial) ||
+    typename System::State f;
+    typename System::InputMatrix g;
+    if (!ilqr_detail::step_with_dynamics(sys, cost, s.integrator, kn.x_trial, kn.u_trial, h, f, g,
+                                         knots[t + 1].x_trial) ||
         !sys.in_model_domain(knots[t + 1].x_trial))
       return false;
+    J += cost.stage(t, kn.x_trial, kn.u_trial, f, g);
   }
+  J += cost.terminal(knots[n].x_trial);
   return true;
 }
 
@@ -308,8 +329,9 @@ DMPC_HD IlqrResult<typename System::Scalar> ilqr_solve(
   IlqrResult<T> result;
   // An infeasible nominal (see ilqr_rollout) costs "infinity": any finite trial improves on it.
   constexpr T kInfeasible = T(1e30);
-  bool feasible = ilqr_rollout(sys, s, x0, h, knots, n);
-  T J = feasible ? ilqr_detail::trajectory_cost<System>(cost, knots, n, false) : kInfeasible;
+  T J = T(0);
+  bool feasible = ilqr_rollout(sys, cost, s, x0, h, knots, n, J);
+  if (!feasible) J = kInfeasible;
   result.initial_cost = result.final_cost = J;
   CostQuadratic<T, System::kStateDim, System::kInputDim> terminal;
   for (int it = 0; it < s.max_iterations; ++it) {
@@ -340,8 +362,8 @@ DMPC_HD IlqrResult<typename System::Scalar> ilqr_solve(
     bool accepted = false;
     T J_new = J;
     for (T alpha = T(1); alpha >= s.alpha_min; alpha *= s.alpha_decrease) {
-      if (!ilqr_forward_pass(sys, s, h, alpha, knots, n)) continue;
-      J_new = ilqr_detail::trajectory_cost<System>(cost, knots, n, true);
+      ++result.forward_passes;
+      if (!ilqr_forward_pass(sys, cost, s, h, alpha, knots, n, J_new)) continue;
       const T expected = -(alpha * dJ1 + T(0.5) * alpha * alpha * dJ2);
       if (is_finite(J_new) && J - J_new >= s.armijo * expected) {
         accepted = true;

@@ -194,6 +194,11 @@ DMPC_HD Mat<T, N, N> cholesky_inverse(const Mat<T, N, N>& L) {
 // by a Riccati pass. Converges quadratically; `sweeps` bounds the work.
 template <typename T, int N>
 DMPC_HD void project_psd(Mat<T, N, N>& M, T floor, int sweeps = 8) {
+  {  // Already above the floor (a Cholesky factor of M − floor·I exists): nothing to do.
+    Mat<T, N, N> shifted = M, L;
+    for (int i = 0; i < N; ++i) shifted(i, i) -= floor;
+    if (cholesky(shifted, L)) return;
+  }
   Mat<T, N, N> D = M;
   Mat<T, N, N> V = Mat<T, N, N>::identity();
   for (int sweep = 0; sweep < sweeps; ++sweep) {

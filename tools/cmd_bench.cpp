@@ -1,8 +1,9 @@
 // dmpc bench actor --env ballbot|point_mass --cost quadratic|terminal|dmpc --batch B --knots N
 //                  --iters I --threads T [--knot-dt h] [--steps S] [--rounds R] [--width W --depth D]
 //
-// Times the batched CPU actor: R rounds of S control steps (solve every problem from a warm start,
-// then shift), on random states near the balancing equilibrium, with a random critic of the
+// Times the batched CPU actor: R rounds of S control steps (solve every problem from its shifted
+// warm start at the state its last solve predicted), from random states near the balancing
+// equilibrium, with a random critic of the
 // paper's size (3×12 tanh) for the value-based costs. Prints one JSON object with the median
 // round: solves per second and microseconds per knot-iteration (thread time: wall time × threads
 // over the knot-iterations run; one knot of one iLQR iteration, all derivatives included).
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "core/actor_config.hpp"
 #include "core/batch_actor.hpp"
@@ -24,7 +26,8 @@ namespace dmpc::cli {
 namespace {
 
 struct BenchActorOptions {
-  std::string env = "ballbot", cost = "quadratic", integrator = "euler";
+  std::string env = "ballbot", cost = "quadratic", integrator = "euler", config;
+  std::vector<std::string> overrides;
   int64_t batch = 64, knots = 50, iters = 1, threads = 1, steps = 10, rounds = 5;
   int64_t width = 12, depth = 3;
   double knot_dt = 0.02;
@@ -41,7 +44,9 @@ std::string cpu_model() {
 template <typename System>
 int bench_actor(const System& sys, const BenchActorOptions& o) {
   constexpr int NX = System::kStateDim, NU = System::kInputDim;
-  ConfigReader reader = ConfigReader::from_string("", "<defaults>");
+  ConfigReader reader = o.config.empty() ? ConfigReader::from_string("", "<defaults>")
+                                         : ConfigReader::from_file(o.config);
+  for (const std::string& s : o.overrides) reader.set_override(s);
   reader.set_override(std::string("env.system=\"") + System::kName + "\"");
   const RunConfig run = read_run_config(reader);
   const EnvConfig& env = run.env;
@@ -79,15 +84,21 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
 
   actor.solve(x.data(), tau.data(), goals.data(), u.data());  // warm-up
   std::vector<double> round_seconds;
-  int64_t knot_iterations = 0, solves = 0;
+  int64_t knot_iterations = 0, solves = 0, forward_passes = 0;
   for (int64_t r = 0; r < o.rounds; ++r) {
     int64_t round_knot_iterations = 0;
+    forward_passes = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t s = 0; s < o.steps; ++s) {
+      // Closed loop with the model as the plant: each problem starts from the state its previous
+      // solve predicted one knot on, from the shifted warm start (the real-time iteration regime).
+      for (size_t i = 0; i < batch; ++i) x[i] = std::as_const(actor).knot(i, 1).x;
       actor.shift(1);
       actor.solve(x.data(), tau.data(), goals.data(), u.data());
-      for (size_t i = 0; i < batch; ++i)
+      for (size_t i = 0; i < batch; ++i) {
         round_knot_iterations += static_cast<int64_t>(actor.result(i).iterations) * o.knots;
+        forward_passes += actor.result(i).forward_passes;
+      }
     }
     round_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     knot_iterations = round_knot_iterations;
@@ -102,7 +113,8 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
       "\"knot_dt\": %g, \"iters\": %lld, \"threads\": %zu, \"critic\": [%lld, %lld], "
       "\"rounds\": %lld, \"steps_per_round\": %lld, \"median_round_seconds\": %.6g, "
       "\"solves_per_second\": %.6g, \"knot_iterations_per_second\": %.6g, "
-      "\"us_per_knot_iteration\": %.6g, \"mean_iterations\": %.4g}\n",
+      "\"us_per_knot_iteration\": %.6g, \"mean_iterations\": %.4g, "
+      "\"line_search_trials_per_iteration\": %.4g}\n",
       cpu_model().c_str(), System::kName, o.cost.c_str(), o.integrator.c_str(),
       static_cast<long long>(o.batch), static_cast<long long>(o.knots), o.knot_dt,
       static_cast<long long>(o.iters), pool.size(), static_cast<long long>(o.depth),
@@ -110,7 +122,8 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
       static_cast<long long>(o.steps), median, static_cast<double>(solves) / median,
       static_cast<double>(knot_iterations) / median,
       1e6 * median * static_cast<double>(pool.size()) / static_cast<double>(knot_iterations),
-      static_cast<double>(knot_iterations) / static_cast<double>(solves * o.knots));
+      static_cast<double>(knot_iterations) / static_cast<double>(solves * o.knots),
+      static_cast<double>(forward_passes) * static_cast<double>(o.knots) / static_cast<double>(knot_iterations));
   return 0;
 }
 
@@ -134,6 +147,8 @@ void add_bench_command(CLI::App& app) {
   actor->add_option("--rounds", o->rounds, "timed rounds (the median is reported)")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
   actor->add_option("--width", o->width, "critic width")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpWidth}))->capture_default_str();
   actor->add_option("--depth", o->depth, "critic hidden layers")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpDepth}))->capture_default_str();
+  actor->add_option("--config", o->config, "configuration for the cost weights (default: built-in)");
+  actor->add_option("--set", o->overrides, "override a configuration key (repeatable)");
   actor->add_option("--integrator", o->integrator, "euler or rk4")->check(CLI::IsMember({"euler", "rk4"}))->capture_default_str();
   actor->callback([o] { with_system(o->env, [&](auto sys) { return bench_actor(sys, *o); }); });
 }

@@ -45,7 +45,7 @@ EnvConfig read_env_config(ConfigReader& r) {
   c.process_noise = r.number("env.process_noise", c.process_noise, 0.0, 1e6);
   // Per-system input weights R (diagonal) and input limits; both sections may be present.
   const std::vector<double> ballbot_weight =
-      r.numbers("env.ballbot.input_weight", {0.05, 0.05, 0.05}, 3, 1e-9, 1e9);
+      r.numbers("env.ballbot.input_weight", {0.5, 0.5, 0.5}, 3, 1e-9, 1e9);
   const double ballbot_limit = r.positive_number("env.ballbot.input_limit", 10.0, 1e6);
   const std::vector<double> point_mass_weight =
       r.numbers("env.point_mass.input_weight", {1.0, 1.0}, 2, 1e-9, 1e9);

@@ -18,7 +18,7 @@ struct EnvConfig {
   std::string system = "ballbot";    // ballbot | point_mass
   int64_t batch = 256;               // parallel environments
   int64_t threads = 0;               // CPU worker threads, 0 = all cores
-  double process_noise = 5e-4;       // λ in Σ = λ R⁻¹
+  double process_noise = 2e-3;       // λ in Σ = λ R⁻¹
   std::vector<double> input_weight;  // diagonal of R for the chosen system
   TaskParams<double> task;           // input_limit is the chosen system's
   // evaluation: fixed starts, one goal, no noise unless asked
