@@ -88,6 +88,21 @@ extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 // ---- configuration ---------------------------------------------------------------------------------
 
+// The device of `critic.device`: auto picks CUDA when LibTorch sees a GPU.
+torch::Device critic_device(const std::string& setting) {
+  const bool cuda = torch::cuda::is_available();
+  if (setting == "cuda" && !cuda)
+    throw std::runtime_error("critic.device = \"cuda\" but LibTorch sees no CUDA device");
+  return (setting == "cuda" || (setting == "auto" && cuda)) ? torch::Device(torch::kCUDA)
+                                                             : torch::Device(torch::kCPU);
+}
+
+ValueNet make_value_net(MlpShape shape, torch::Device device) {
+  ValueNet net(shape);
+  net->to(device);
+  return net;
+}
+
 MlpShape critic_shape(const RunConfig& c) {
   return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth};
 }
@@ -102,30 +117,43 @@ struct ReplayBuffer {
   int64_t capacity = 0, size = 0, next = 0;
   torch::Tensor z, partial, bootstrap, discount, z_boot;
 
-  ReplayBuffer(int64_t cap, int64_t inputs) : capacity(cap) {
-    z = torch::zeros({cap, inputs});
-    z_boot = torch::zeros({cap, inputs});
-    partial = torch::zeros({cap});
-    bootstrap = torch::zeros({cap});
-    discount = torch::zeros({cap});
+  ReplayBuffer(int64_t cap, int64_t inputs, torch::Device device) : capacity(cap) {
+    const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+    z = torch::zeros({cap, inputs}, opts);
+    z_boot = torch::zeros({cap, inputs}, opts);
+    partial = torch::zeros({cap}, opts);
+    bootstrap = torch::zeros({cap}, opts);
+    discount = torch::zeros({cap}, opts);
   }
 
-  void add(const std::vector<float>& zs, const std::vector<float>& ps, const std::vector<float>& bs,
-           const std::vector<float>& ds, const std::vector<float>& zbs) {
-    const int64_t n = static_cast<int64_t>(ps.size()), inputs = z.size(1);
-    auto zacc = z.accessor<float, 2>(), zbacc = z_boot.accessor<float, 2>();
-    auto pacc = partial.accessor<float, 1>(), bacc = bootstrap.accessor<float, 1>(),
-         dacc = discount.accessor<float, 1>();
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < inputs; ++j) {
-        zacc[next][j] = zs[static_cast<size_t>(i * inputs + j)];
-        zbacc[next][j] = zbs[static_cast<size_t>(i * inputs + j)];
-      }
-      pacc[next] = ps[static_cast<size_t>(i)];
-      bacc[next] = bs[static_cast<size_t>(i)];
-      dacc[next] = ds[static_cast<size_t>(i)];
-      next = (next + 1) % capacity;
-      size = std::min(size + 1, capacity);
+  // Appends n transitions (host vectors) to the ring, wrapping around; at most two copies per
+  // tensor, so the buffer may live on a GPU.
+  void add(std::vector<float>& zs, std::vector<float>& ps, std::vector<float>& bs,
+           std::vector<float>& ds, std::vector<float>& zbs) {
+    int64_t n = static_cast<int64_t>(ps.size());
+    const int64_t inputs = z.size(1);
+    int64_t skip = 0;
+    if (n > capacity) {  // only the newest `capacity` survive
+      skip = n - capacity;
+      n = capacity;
+    }
+    const auto host = [&](std::vector<float>& v, int64_t width) {
+      const torch::Tensor t = torch::from_blob(v.data(), {static_cast<int64_t>(v.size()) / width, width});
+      return (width == 1 ? t.squeeze(1) : t).narrow(0, skip, n);
+    };
+    const torch::Tensor hz = host(zs, inputs), hzb = host(zbs, inputs), hp = host(ps, 1),
+                        hb = host(bs, 1), hd = host(ds, 1);
+    int64_t done = 0;
+    while (done < n) {
+      const int64_t chunk = std::min(n - done, capacity - next);
+      z.narrow(0, next, chunk).copy_(hz.narrow(0, done, chunk));
+      z_boot.narrow(0, next, chunk).copy_(hzb.narrow(0, done, chunk));
+      partial.narrow(0, next, chunk).copy_(hp.narrow(0, done, chunk));
+      bootstrap.narrow(0, next, chunk).copy_(hb.narrow(0, done, chunk));
+      discount.narrow(0, next, chunk).copy_(hd.narrow(0, done, chunk));
+      next = (next + chunk) % capacity;
+      size = std::min(size + chunk, capacity);
+      done += chunk;
     }
   }
 
@@ -140,7 +168,7 @@ struct ReplayBuffer {
       for (int64_t w = 0; w < 4 && j + w < count; ++w)
         acc[j + w] = static_cast<int64_t>((static_cast<uint64_t>(bits.c[w]) * static_cast<uint64_t>(size)) >> 32);
     }
-    return idx;
+    return idx.to(z.device());
   }
 
   void save(const fs::path& path) const {
@@ -154,11 +182,11 @@ struct ReplayBuffer {
     if (t.size() != 6 || t[5].numel() != 3 || t[5][2].item<int64_t>() != capacity ||
         t[0].sizes() != z.sizes())
       throw std::runtime_error(path.string() + ": replay buffer of another shape or capacity");
-    z = t[0];
-    partial = t[1];
-    bootstrap = t[2];
-    discount = t[3];
-    z_boot = t[4];
+    z = t[0].to(z.device());
+    partial = t[1].to(z.device());
+    bootstrap = t[2].to(z.device());
+    discount = t[3].to(z.device());
+    z_boot = t[4].to(z.device());
     size = t[5][0].item<int64_t>();
     next = t[5][1].item<int64_t>();
   }
@@ -317,11 +345,11 @@ class Trainer {
 
   Trainer(const RunConfig& cfg, const fs::path& run_dir)
       : cfg_(cfg), run_dir_(run_dir), shape_(critic_shape(cfg)),
-        pool_(static_cast<size_t>(cfg.env.threads)),
-        critic_(shape_), target_(shape_),
+        device_(critic_device(cfg.critic.device)), pool_(static_cast<size_t>(cfg.env.threads)),
+        critic_(make_value_net(shape_, device_)), target_(make_value_net(shape_, device_)),
         optimizer_(critic_->parameters(), torch::optim::AdamWOptions(cfg.critic.learning_rate)
                                               .weight_decay(cfg.critic.weight_decay)),
-        replay_(cfg.train.replay_capacity, shape_.inputs),
+        replay_(cfg.train.replay_capacity, shape_.inputs, device_),
         env_(sys_, cfg.env.task, make_noise_model<NU>(cfg.env.process_noise, cfg.env.input_weight),
              cfg.env.seed, static_cast<size_t>(cfg.env.batch), pool_),
         value_params_(make_cost_params(sys_, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
@@ -404,9 +432,9 @@ class Trainer {
   double load_checkpoint(const fs::path& dir) {
     const toml::table state = verified_state(dir);
     try {
-      torch::load(critic_, (dir / "critic.pt").string());
-      torch::load(target_, (dir / "target.pt").string());
-      torch::load(optimizer_, (dir / "optimizer.pt").string());
+      torch::load(critic_, (dir / "critic.pt").string(), device_);
+      torch::load(target_, (dir / "target.pt").string(), device_);
+      torch::load(optimizer_, (dir / "optimizer.pt").string(), device_);
       replay_.load(dir / "replay.pt");
     } catch (const c10::Error& e) {
       throw std::runtime_error(dir.string() + ": checkpoint cannot be loaded: " +
@@ -463,7 +491,6 @@ class Trainer {
       }
     }
     // Targets → replay.
-    const int64_t inputs = shape_.inputs;
     std::vector<float> zs, ps, bs, ds, zbs;
     const auto put = [&](std::vector<float>& out, double t, const typename System::State& s, size_t i) {
       out.push_back(static_cast<float>(t));
@@ -489,7 +516,6 @@ class Trainer {
       stats.cost += s.total_cost;
       ++stats.episodes;
     }
-    (void)inputs;
     replay_.add(zs, ps, bs, ds, zbs);
     const double n = static_cast<double>(stats.episodes);
     stats.success /= n;
@@ -526,6 +552,7 @@ class Trainer {
   RunConfig cfg_;
   fs::path run_dir_;
   MlpShape shape_;
+  torch::Device device_;
   System sys_{};
   ThreadPool pool_;
   ValueNet critic_, target_;
@@ -810,7 +837,7 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
   const MlpShape shape = critic_shape(cfg);
   ValueNet target(shape);
   try {
-    torch::load(target, (ckpt / "target.pt").string());
+    torch::load(target, (ckpt / "target.pt").string(), torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     throw std::runtime_error((ckpt / "target.pt").string() + ": cannot be loaded: " +
                              std::string(e.what_without_backtrace()));
