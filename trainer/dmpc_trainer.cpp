@@ -201,6 +201,7 @@ struct EpisodeResult {
   EndReason reason;
   double cost;
   double reach_time;  // < 0: never within the success radius
+  double predicted_cost;  // the critic's V̂(T, s₀, g): what it expects the episode to cost
   std::vector<double> px, py;
 };
 
@@ -265,6 +266,14 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
     for (size_t i = 0; i < batch; ++i) actor.reset(i);
     std::vector<EpisodeResult> ep(batch);
     for (size_t i = 0; i < batch; ++i) {
+      {
+        double z[System::kStateDim + 3];
+        z[0] = cfg.env.task.duration;
+        for (int j = 0; j < System::kStateDim; ++j) z[1 + j] = env.episode(i).x[j];
+        z[System::kStateDim + 1] = goal[0];
+        z[System::kStateDim + 2] = goal[1];
+        ep[i].predicted_cost = value_mlp<double>(shape, weights.data(), z);
+      }
       ep[i].start_x = starts[i][0];
       ep[i].start_y = starts[i][1];
       ep[i].episode = e;
@@ -858,12 +867,12 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
   std::printf("eval %s: %zu starts x %lld episode(s), goal (%g, %g), noise %g\n",
               ckpt.string().c_str(), starts.size(), static_cast<long long>(r.episodes), goal[0],
               goal[1], noise);
-  std::printf("  %8s %8s %4s %8s %-16s %9s %8s\n", "px", "py", "ep", "success", "ended by", "cost",
-              "to goal");
+  std::printf("  %8s %8s %4s %8s %-16s %9s %9s %8s\n", "px", "py", "ep", "success", "ended by",
+              "cost", "V(s0)", "to goal");
   for (const EpisodeResult& e : results)
-    std::printf("  %8.3f %8.3f %4lld %8s %-16s %9.4g %8s\n", e.start_x, e.start_y,
+    std::printf("  %8.3f %8.3f %4lld %8s %-16s %9.4g %9.4g %8s\n", e.start_x, e.start_y,
                 static_cast<long long>(e.episode), e.success ? "yes" : "no",
-                end_reason_name(e.reason), e.cost,
+                end_reason_name(e.reason), e.cost, e.predicted_cost,
                 e.reach_time >= 0 ? (json_number(e.reach_time) + " s").c_str() : "-");
   std::printf("  success %.1f%%, collisions %.1f%%, falls %.1f%%, mean cost %.4g, mean time to goal %s\n",
               100 * s.success_rate, 100 * s.collision_rate, 100 * s.fall_rate, s.mean_cost,
@@ -881,6 +890,7 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
     j << (k ? ", " : "") << "{\"start\": [" << json_number(e.start_x) << ", " << json_number(e.start_y)
       << "], \"episode\": " << e.episode << ", \"success\": " << (e.success ? "true" : "false")
       << ", \"reason\": \"" << end_reason_name(e.reason) << "\", \"cost\": " << json_number(e.cost)
+      << ", \"predicted_cost\": " << json_number(e.predicted_cost)
       << ", \"time_to_goal\": " << (e.reach_time >= 0 ? json_number(e.reach_time) : "null") << ", \"px\": [";
     for (size_t t = 0; t < e.px.size(); ++t) j << (t ? ", " : "") << json_number(e.px[t]);
     j << "], \"py\": [";
