@@ -32,6 +32,8 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--episodes", r->episodes, "episodes per start")->capture_default_str();
   sub->add_option("--noise", *noise, "process noise lambda (default: the configuration's evaluation noise)");
   sub->add_option("--out", r->out, "write per-episode results as JSON here");
+  sub->add_option("--set", r->overrides,
+                  "override a key of the checkpoint's configuration, e.g. --set actor.horizon=1.5");
   sub->callback([r, goal, noise] {
     if (!goal->empty()) {
       const std::vector<double> g = parse_numbers("--goal", *goal, 2);

@@ -913,6 +913,11 @@ void evaluate(const EvalRequest& request) {
   const fs::path ckpt = find_checkpoint(request.checkpoint);
   verified_state(ckpt);  // checksums of every file
   ConfigReader reader = ConfigReader::from_file((ckpt / "config.toml").string());
+  for (const std::string& o : request.overrides) {
+    if (o.rfind("critic.", 0) == 0)
+      throw std::runtime_error("--set " + o + ": the critic is the checkpoint's and cannot change");
+    reader.set_override(o);
+  }
   const RunConfig cfg = read_run_config(reader);
   if (cfg.env.system == "ballbot") {
     run_eval<Ballbot<double>>(cfg, ckpt, request);

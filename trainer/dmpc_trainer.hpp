@@ -29,6 +29,7 @@ struct EvalRequest {
   bool has_noise = false;
   double noise = 0.0;
   std::string out;         // JSON file (optional)
+  std::vector<std::string> overrides;  // --set on the checkpoint's configuration (e.g. the actor's)
 };
 
 void evaluate(const EvalRequest& request);

@@ -129,6 +129,10 @@ with tempfile.TemporaryDirectory() as tmp:
             "--episodes", "2", "--noise", "0.01", "--goal", "0.1,0.7")
     check("eval takes starts, goal, episodes and noise", r.returncode == 0 and r.stdout.count(" -0.900 ") == 2,
           r.stdout + r.stderr)
+    r = run("eval", "--checkpoint", full, "--set", "actor.horizon=0.5", "--set", "actor.cost=running+terminal")
+    check("eval can change the actor's settings", r.returncode == 0 and "success" in r.stdout, r.stdout + r.stderr)
+    expect_error("changing the checkpoint's critic", ["eval", "--checkpoint", full, "--set", "critic.width=4"],
+                 "cannot change")
     with open(starts, "w") as f:
         f.write("0.5,-0.9\n2.5,0.0\n")
     expect_error("a start outside the arena", ["eval", "--checkpoint", full, "--starts", starts],
