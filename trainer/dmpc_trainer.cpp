@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -494,7 +495,15 @@ class Trainer {
       actor_.shift(shift);
       for (size_t i = 0; i < batch; ++i) {
         if (!active[i]) continue;
-        steps[i].push_back({tau[i], env_.stage_cost()[i], env_.terminal_cost()[i], env_.reason()[i]});
+        // The critic values the path cost of the paper's Eq. 4: the task's cost plus ½ uᵀRu δt.
+        double control = 0;
+        if (cfg_.critic.control_cost)
+          for (int j = 0; j < NU; ++j) {
+            const double uj = std::clamp(u[i * NU + j], -task.input_limit, task.input_limit);
+            control += 0.5 * cfg_.env.input_weight[static_cast<size_t>(j)] * uj * uj * task.control_period;
+          }
+        steps[i].push_back({tau[i], env_.stage_cost()[i] + control, env_.terminal_cost()[i],
+                            env_.reason()[i]});
         states[i].push_back(env_.episode(i).x);
         ++stats.steps;
       }

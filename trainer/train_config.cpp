@@ -26,6 +26,7 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.weight_decay = r.number("critic.weight_decay", c.weight_decay, 0.0, 10.0);
   c.polyak = r.positive_number("critic.polyak", c.polyak, 1.0);
   c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
+  c.control_cost = r.boolean("critic.control_cost", c.control_cost);
   c.device = r.choice("critic.device", c.device, {"auto", "cpu", "cuda"});
   c.init_output_scale = r.number("critic.init_output_scale", c.init_output_scale, 0.0, 100.0);
   std::vector<double> offset, scale;

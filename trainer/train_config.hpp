@@ -20,6 +20,7 @@ struct CriticSettings {
   int32_t n_step = 10;           // 1 is the paper's one-step target
   double init_output_scale = 0;  // output-layer weights at initialisation (0: V̂ starts flat,
                                  // so the untrained actor does not chase a random gradient)
+  bool control_cost = true;       // add ½ uᵀRu·δt to every transition's cost (the paper's Eq. 4)
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
   std::vector<double> input_offset;  // z̃ = (z − offset) / scale for z = [τ, s, g]
   std::vector<double> input_scale;
