@@ -28,7 +28,7 @@ struct CriticSettings {
 
 struct TrainSettings {
   int64_t iterations = 100;       // learning iterations (each: B episodes, then K updates)
-  int64_t minibatches = 50;       // K
+  int64_t minibatches = 500;      // K
   int64_t minibatch_size = 256;   // N
   int64_t replay_capacity = 200000;
   int64_t warmup_iterations = 0;  // iterations whose actor uses the quadratic cost (no critic)
