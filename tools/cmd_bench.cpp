@@ -129,6 +129,8 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
 
 }  // namespace
 
+void add_bench_env_command(CLI::App& bench);
+
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Throughput benchmarks (print JSON)");
   bench->require_subcommand(1);
@@ -151,6 +153,137 @@ void add_bench_command(CLI::App& app) {
   actor->add_option("--set", o->overrides, "override a configuration key (repeatable)");
   actor->add_option("--integrator", o->integrator, "euler or rk4")->check(CLI::IsMember({"euler", "rk4"}))->capture_default_str();
   actor->callback([o] { with_system(o->env, [&](auto sys) { return bench_actor(sys, *o); }); });
+  add_bench_env_command(*bench);
+}
+
+}  // namespace dmpc::cli
+
+// ---- dmpc bench env ----------------------------------------------------------------------------
+// dmpc bench env --backend cpu|cuda --env ballbot|point_mass --batch B --steps S [--threads T]
+//                [--rounds R]
+// Steps B environments S control periods (zero input, process noise on, each with the task's
+// substeps) from sampled starts, R times, and prints JSON with the median round: SDE substeps and
+// environment steps per second. Only steps actually integrated count (an episode that ended, a
+// fallen Ballbot, is not stepped again; the fall angle is raised to 1.5 rad to keep most running).
+#ifdef DMPC_WITH_CUDA
+#include "cuda/cuda_check.hpp"
+#include "cuda/env_step.hpp"
+#endif
+#include "envs/batch_env.hpp"
+
+namespace dmpc::cli {
+
+namespace {
+
+struct BenchEnvOptions {
+  std::string backend = "cpu", env = "ballbot";
+  int64_t batch = 1024, steps = 100, threads = 0, rounds = 5;
+};
+
+#ifdef DMPC_WITH_CUDA
+std::string cuda_device_name() {
+  if (cuda::device_count() == 0) return "";
+  cudaDeviceProp prop{};
+  DMPC_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  return prop.name;
+}
+#endif
+
+template <typename System>
+int bench_env(const BenchEnvOptions& o) {
+  constexpr int NU = System::kInputDim;
+  ConfigReader reader = ConfigReader::from_string("", "<defaults>");
+  reader.set_override(std::string("env.system=\"") + System::kName + "\"");
+  reader.set_override("task.fall_angle=1.5");
+  const RunConfig run = read_run_config(reader);
+  const size_t batch = static_cast<size_t>(o.batch);
+  std::vector<double> seconds;
+  int64_t integrated = 0;  // control steps integrated in the last round
+  std::string device;
+  if (o.backend == "cpu") {
+    using S = typename System::template Rebind<double>;
+    ThreadPool pool(static_cast<size_t>(o.threads));
+    device = cpu_model() + " x" + std::to_string(pool.size());
+    BatchEnv<S> env(S{}, run.env.task, make_noise_model<NU>(run.env.process_noise, run.env.input_weight),
+                    run.env.seed, batch, pool);
+    std::vector<double> u(batch * NU, 0.0);
+    for (int64_t r = 0; r < o.rounds; ++r) {
+      env.reset(static_cast<uint32_t>(r));
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t s = 0; s < o.steps; ++s) env.step(u.data());
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      integrated = 0;
+      for (size_t i = 0; i < batch; ++i) integrated += env.episode(i).step;
+    }
+  } else {
+#ifdef DMPC_WITH_CUDA
+    using S = typename System::template Rebind<float>;
+    device = cuda_device_name();
+    if (device.empty()) throw std::runtime_error("--backend cuda: no CUDA device");
+    const TaskParams<float> task = run.env.task.cast<float>();
+    Episode<S>* episodes = nullptr;
+    float *inputs = nullptr, *stage = nullptr, *terminal = nullptr;
+    int32_t* reason = nullptr;
+    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&episodes), batch * sizeof(Episode<S>)));
+    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&inputs), batch * NU * sizeof(float)));
+    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&stage), batch * sizeof(float)));
+    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&terminal), batch * sizeof(float)));
+    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&reason), batch * sizeof(int32_t)));
+    DMPC_CUDA_CHECK(cudaMemset(inputs, 0, batch * NU * sizeof(float)));
+    cuda::EnvStepArgs<S> args{S{}, task, make_noise_model<NU>(run.env.process_noise, run.env.input_weight).template cast<float>(),
+                              run.env.seed, episodes, inputs, stage, terminal, reason, static_cast<int>(batch)};
+    std::vector<Episode<S>> host(batch);
+    for (int64_t r = 0; r < o.rounds + 1; ++r) {  // round 0 warms the device up
+      cuda::launch_env_reset(S{}, task, run.env.seed, episodes, static_cast<int>(batch), 0,
+                             static_cast<uint32_t>(r), nullptr);
+      DMPC_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t s = 0; s < o.steps; ++s) cuda::launch_env_step(args, nullptr);
+      DMPC_CUDA_CHECK(cudaDeviceSynchronize());
+      if (r > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      DMPC_CUDA_CHECK(cudaMemcpy(host.data(), episodes, batch * sizeof(Episode<S>), cudaMemcpyDeviceToHost));
+      integrated = 0;
+      for (const Episode<S>& e : host) integrated += e.step;
+    }
+    cudaFree(episodes);
+    cudaFree(inputs);
+    cudaFree(stage);
+    cudaFree(terminal);
+    cudaFree(reason);
+#else
+    throw std::runtime_error("--backend cuda: this build has no CUDA backend (DMPC_WITH_CUDA=OFF)");
+#endif
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2];
+  const double steps_per_second = static_cast<double>(integrated) / median;
+  std::printf("{\"bench\": \"env\", \"backend\": \"%s\", \"device\": \"%s\", \"env\": \"%s\", "
+              "\"batch\": %lld, \"steps\": %lld, \"substeps_per_step\": %d, \"rounds\": %lld, "
+              "\"median_round_seconds\": %.6g, \"env_steps_per_second\": %.6g, "
+              "\"substeps_per_second\": %.6g, \"integrated_fraction\": %.4g}\n",
+              o.backend.c_str(), device.c_str(), System::kName, static_cast<long long>(o.batch),
+              static_cast<long long>(o.steps), run.env.task.substeps, static_cast<long long>(o.rounds),
+              median, steps_per_second, steps_per_second * run.env.task.substeps,
+              static_cast<double>(integrated) / static_cast<double>(o.batch * o.steps));
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_env_command(CLI::App& bench) {
+  auto o = std::make_shared<BenchEnvOptions>();
+  CLI::App* env = bench.add_subcommand("env", "Batched SDE environment steps");
+  env->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  env->add_option("--env", o->env, "ballbot or point_mass")->capture_default_str();
+  env->add_option("--batch", o->batch, "environments")->check(CLI::Range(int64_t{1}, int64_t{1} << 26))->capture_default_str();
+  env->add_option("--steps", o->steps, "control steps per round (at most the episode's)")->check(CLI::Range(int64_t{1}, int64_t{150}))->capture_default_str();
+  env->add_option("--threads", o->threads, "CPU threads (0 = all)")->check(CLI::Range(int64_t{0}, int64_t{4096}))->capture_default_str();
+  env->add_option("--rounds", o->rounds, "timed rounds (the median is reported)")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+  env->callback([o] {
+    if (o->env == "ballbot") return bench_env<Ballbot<double>>(*o);
+    if (o->env == "point_mass") return bench_env<PointMass<double>>(*o);
+    throw UsageError("--env: unknown system \"" + o->env + "\" (expected ballbot or point_mass)");
+  });
 }
 
 }  // namespace dmpc::cli

@@ -34,6 +34,8 @@ struct Ballbot {
   enum Coordinate { kPx = 0, kPy = 1, kYaw = 2, kPitch = 3, kRoll = 4 };
 
   using Scalar = T;
+  template <typename U>
+  using Rebind = Ballbot<U>;  // the same system in another scalar type
   using State = Vec<T, kStateDim>;
   using Input = Vec<T, kInputDim>;
   using StateMatrix = Mat<T, kStateDim, kStateDim>;

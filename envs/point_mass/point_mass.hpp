@@ -29,6 +29,8 @@ struct PointMass {
   static constexpr const char* kName = "point_mass";
 
   using Scalar = T;
+  template <typename U>
+  using Rebind = PointMass<U>;  // the same system in another scalar type
   using State = Vec<T, kStateDim>;
   using Input = Vec<T, kInputDim>;
   using StateMatrix = Mat<T, kStateDim, kStateDim>;

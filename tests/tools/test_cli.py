@@ -201,6 +201,19 @@ with tempfile.TemporaryDirectory() as tmp:
           and bench.get("us_per_knot_iteration", 0) > 0 and bench.get("solves_per_second", 0) > 0,
           r.stdout + r.stderr)
 
+r = run("bench", "env", "--backend", "cpu", "--env", "ballbot", "--batch", "64", "--steps", "20",
+        "--rounds", "1", "--threads", "1")
+try:
+    bench = json.loads(r.stdout)
+except json.JSONDecodeError:
+    bench = {}
+check("bench env prints its figures as JSON",
+      bench.get("bench") == "env" and bench.get("batch") == 64 and bench.get("substeps_per_second", 0) > 0
+      and 0 < bench.get("integrated_fraction", 0) <= 1, r.stdout + r.stderr)
+r = run("bench", "env", "--backend", "cuda", "--batch", "64", "--steps", "5")
+check("bench env on CUDA without a device (or without the backend) says so",
+      r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
+
 if failures:
     print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
     sys.exit(1)
