@@ -16,13 +16,16 @@ const char* actor_cost_mode_name(ActorCostMode mode) {
   return "unknown";
 }
 
+ActorCostMode actor_cost_mode_from_name(const std::string& name) {
+  return name == "quadratic"  ? ActorCostMode::kQuadratic
+         : name == "terminal" ? ActorCostMode::kTerminal
+                              : ActorCostMode::kRunningTerminal;
+}
+
 ActorSettings read_actor_settings(ConfigReader& r) {
   ActorSettings a;
-  const std::string mode =
-      r.choice("actor.cost", "running+terminal", {"quadratic", "terminal", "running+terminal", "dmpc"});
-  a.mode = mode == "quadratic"  ? ActorCostMode::kQuadratic
-           : mode == "terminal" ? ActorCostMode::kTerminal
-                                : ActorCostMode::kRunningTerminal;
+  a.mode = actor_cost_mode_from_name(r.choice(
+      "actor.cost", "running+terminal", {"quadratic", "terminal", "running+terminal", "dmpc"}));
   a.horizon = r.positive_number("actor.horizon", a.horizon, 100.0);
   a.knot_dt = r.positive_number("actor.knot_dt", a.knot_dt, 10.0);
   const double knots = a.horizon / a.knot_dt;

@@ -35,6 +35,8 @@ struct ActorSettings {
 ActorSettings read_actor_settings(ConfigReader& reader);
 
 const char* actor_cost_mode_name(ActorCostMode mode);
+// "quadratic", "terminal", "running+terminal" or its alias "dmpc" (callers validate the name).
+ActorCostMode actor_cost_mode_from_name(const std::string& name);
 
 // The cost parameters for a system: R from the environment's input weights (the same R as in
 // Σ = λ R⁻¹), input limit from the task.

@@ -31,19 +31,12 @@ DMPC_HD bool discrete_step_given(const System& sys, KnotIntegrator integrator,
                                  const typename System::State& f,
                                  const typename System::InputMatrix& g, typename System::Scalar h,
                                  typename System::State& x_next) {
-  using T = typename System::Scalar;
   const typename System::State k1 = f + g * u;
   if (integrator == KnotIntegrator::kEuler) {
     x_next = x + h * k1;
     return true;
   }
-  typename System::State k2, k3, k4;
-  if (!sys.flow(x + (T(0.5) * h) * k1, u, k2)) return false;
-  if (!sys.flow(x + (T(0.5) * h) * k2, u, k3)) return false;
-  if (!sys.flow(x + h * k3, u, k4)) return false;
-  for (int i = 0; i < System::kStateDim; ++i)
-    x_next[i] = x[i] + h / T(6) * (k1[i] + T(2) * k2[i] + T(2) * k3[i] + k4[i]);
-  return true;
+  return rk4_step_from(sys, x, u, k1, h, x_next);
 }
 
 // `lin` is the system's linearization at x (System::linearize), shared with the cost.

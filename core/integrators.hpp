@@ -9,20 +9,27 @@
 
 namespace dmpc {
 
-// Classic fourth-order Runge–Kutta over dt with u held constant.
+// Classic fourth-order Runge–Kutta over dt with u held constant, given k1 = F(x, u).
 template <typename System>
-DMPC_HD bool rk4_step(const System& sys, const typename System::State& x,
-                      const typename System::Input& u, typename System::Scalar dt,
-                      typename System::State& x_next) {
+DMPC_HD bool rk4_step_from(const System& sys, const typename System::State& x,
+                           const typename System::Input& u, const typename System::State& k1,
+                           typename System::Scalar dt, typename System::State& x_next) {
   using T = typename System::Scalar;
-  typename System::State k1, k2, k3, k4;
-  if (!sys.flow(x, u, k1)) return false;
+  typename System::State k2, k3, k4;
   if (!sys.flow(x + (T(0.5) * dt) * k1, u, k2)) return false;
   if (!sys.flow(x + (T(0.5) * dt) * k2, u, k3)) return false;
   if (!sys.flow(x + dt * k3, u, k4)) return false;
   for (int i = 0; i < System::kStateDim; ++i)
     x_next[i] = x[i] + dt / T(6) * (k1[i] + T(2) * k2[i] + T(2) * k3[i] + k4[i]);
   return true;
+}
+
+template <typename System>
+DMPC_HD bool rk4_step(const System& sys, const typename System::State& x,
+                      const typename System::Input& u, typename System::Scalar dt,
+                      typename System::State& x_next) {
+  typename System::State k1;
+  return sys.flow(x, u, k1) && rk4_step_from(sys, x, u, k1, dt, x_next);
 }
 
 // Explicit Euler over dt (the deterministic part of Euler–Maruyama).

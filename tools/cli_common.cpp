@@ -56,6 +56,15 @@ std::vector<std::string> join_negative_values(int argc, char** argv) {
   return args;
 }
 
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides,
+                          const char* system) {
+  ConfigReader reader = path.empty() ? ConfigReader::from_string("", "<defaults>")
+                                     : ConfigReader::from_file(path);
+  for (const std::string& s : overrides) reader.set_override(s);
+  reader.set_override(std::string("env.system=\"") + system + "\"");
+  return read_run_config(reader);
+}
+
 std::string format_full(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);

@@ -9,6 +9,7 @@
 
 #include "envs/ballbot/ballbot.hpp"
 #include "envs/point_mass/point_mass.hpp"
+#include "trainer/train_config.hpp"
 
 namespace dmpc::cli {
 
@@ -28,6 +29,11 @@ std::vector<std::string> join_negative_values(int argc, char** argv);
 
 // A number with 17 significant digits (round-trips a double).
 std::string format_full(double v);
+
+// The configuration at `path` (the built-in defaults when empty) with `--set` overrides, read for
+// the named system: every command validates whole configurations the same way.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides,
+                          const char* system);
 
 // Calls f(system) with the named system in double precision.
 template <typename F>

@@ -44,16 +44,10 @@ std::string cpu_model() {
 template <typename System>
 int bench_actor(const System& sys, const BenchActorOptions& o) {
   constexpr int NX = System::kStateDim, NU = System::kInputDim;
-  ConfigReader reader = o.config.empty() ? ConfigReader::from_string("", "<defaults>")
-                                         : ConfigReader::from_file(o.config);
-  for (const std::string& s : o.overrides) reader.set_override(s);
-  reader.set_override(std::string("env.system=\"") + System::kName + "\"");
-  const RunConfig run = read_run_config(reader);
+  const RunConfig run = load_run_config(o.config, o.overrides, System::kName);
   const EnvConfig& env = run.env;
   ActorSettings a = run.actor;
-  a.mode = o.cost == "quadratic"  ? ActorCostMode::kQuadratic
-           : o.cost == "terminal" ? ActorCostMode::kTerminal
-                                  : ActorCostMode::kRunningTerminal;
+  a.mode = actor_cost_mode_from_name(o.cost);
   a.knot_dt = o.knot_dt;
   a.horizon = o.knot_dt * static_cast<double>(o.knots);
   a.solver.max_iterations = static_cast<int32_t>(o.iters);
@@ -192,10 +186,7 @@ std::string cuda_device_name() {
 template <typename System>
 int bench_env(const BenchEnvOptions& o) {
   constexpr int NU = System::kInputDim;
-  ConfigReader reader = ConfigReader::from_string("", "<defaults>");
-  reader.set_override(std::string("env.system=\"") + System::kName + "\"");
-  reader.set_override("task.fall_angle=1.5");
-  const RunConfig run = read_run_config(reader);
+  const RunConfig run = load_run_config("", {"task.fall_angle=1.5"}, System::kName);
   const size_t batch = static_cast<size_t>(o.batch);
   std::vector<double> seconds;
   int64_t integrated = 0;  // control steps integrated in the last round

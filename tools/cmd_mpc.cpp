@@ -42,15 +42,10 @@ int run_mpc(const System& sys, const MpcOptions& o) {
   if (o.iters < 1 || o.iters > kIlqrMaxRecordedIterations)
     throw UsageError("--iters: must be in [1, " + std::to_string(kIlqrMaxRecordedIterations) + "]");
 
-  ConfigReader reader = o.config.empty() ? ConfigReader::from_string("", "<defaults>")
-                                         : ConfigReader::from_file(o.config);
-  reader.set_override(std::string("env.system=\"") + System::kName + "\"");
-  const RunConfig run = read_run_config(reader);
+  const RunConfig run = load_run_config(o.config, {}, System::kName);
   const EnvConfig& env = run.env;
   ActorSettings a = run.actor;
-  a.mode = o.cost == "quadratic"  ? ActorCostMode::kQuadratic
-           : o.cost == "terminal" ? ActorCostMode::kTerminal
-                                  : ActorCostMode::kRunningTerminal;
+  a.mode = actor_cost_mode_from_name(o.cost);
   a.horizon = o.horizon;
   a.knot_dt = o.knot_dt;
   const double knot_count = o.horizon / o.knot_dt;

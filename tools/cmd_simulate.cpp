@@ -47,10 +47,7 @@ int simulate(const System& sys, const SimulateOptions& o) {
   if (noisy && integrator != "euler")
     throw UsageError("--noise needs --integrator euler (the SDE is integrated by Euler-Maruyama)");
 
-  ConfigReader reader = o.config.empty() ? ConfigReader::from_string("", "<defaults>")
-                                         : ConfigReader::from_file(o.config);
-  reader.set_override(std::string("env.system=\"") + System::kName + "\"");
-  const EnvConfig env = read_run_config(reader).env;
+  const EnvConfig env = load_run_config(o.config, {}, System::kName).env;
   const NoiseModel<double, NU> noise = make_noise_model<NU>(o.noise, env.input_weight);
 
   typename System::State x;

@@ -3,35 +3,19 @@
 
 Usage: /usr/bin/python3 tests/tools/test_cli.py <path-to-dmpc> <source-dir>
 
-Bad input must end with a non-zero exit (not a crash: no signal) and exactly one line on stderr
-that starts with "dmpc: error:" and names the problem.
+Bad input must get one clear line on stderr (tests/tools/dmpc_checks.py).
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dmpc_checks import Checks  # noqa: E402
+
 DMPC, SOURCE = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def run(*args):
-    return subprocess.run([DMPC, *args], capture_output=True, text=True, timeout=120)
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        failures.append(f"{name}: {detail}")
-    print(("ok   " if condition else "FAIL ") + name)
-
-
-def expect_error(name, args, fragment):
-    r = run(*args)
-    lines = r.stderr.strip().splitlines()
-    good = (r.returncode > 0 and len(lines) == 1 and lines[0].startswith("dmpc: error:")
-            and fragment in lines[0])
-    check(f"rejects {name}", good, f"exit {r.returncode}, stderr {r.stderr!r}")
+checks = Checks(DMPC)
+run, check, expect_error = checks.run, checks.check, checks.expect_error
 
 
 EQ = "0,0,0,-0.015334039,0.0168695652,0,0,0,0,0"
@@ -214,7 +198,4 @@ r = run("bench", "env", "--backend", "cuda", "--batch", "64", "--steps", "5")
 check("bench env on CUDA without a device (or without the backend) says so",
       r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
 
-if failures:
-    print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print("\nall CLI checks passed")
+checks.finish("CLI")

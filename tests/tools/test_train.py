@@ -10,9 +10,11 @@ bad evaluation inputs are refused with a clear one-line error and nothing lost.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dmpc_checks import Checks  # noqa: E402
 
 DMPC, SOURCE = sys.argv[1], sys.argv[2]
 CONFIG = os.path.join(SOURCE, "configs", "default.toml")
@@ -21,24 +23,8 @@ CONFIG = os.path.join(SOURCE, "configs", "default.toml")
 SETTINGS = ["env.system=point_mass", "env.batch=32", "env.threads=2", "train.iterations=30",
             "train.eval_every=5", "train.checkpoint_every=10", "critic.n_step=10",
             "env.process_noise=0.005", "task.walls=[]", "actor.cost=terminal"]
-failures = []
-
-
-def run(*args):
-    return subprocess.run([DMPC, *args], capture_output=True, text=True, timeout=300)
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        failures.append(f"{name}: {detail}")
-    print(("ok   " if condition else "FAIL ") + name)
-
-
-def expect_error(name, args, fragment):
-    r = run(*args)
-    lines = r.stderr.strip().splitlines()
-    good = r.returncode > 0 and len(lines) == 1 and lines[0].startswith("dmpc: error:") and fragment in lines[0]
-    check(f"rejects {name}", good, f"exit {r.returncode}, stderr {r.stderr!r}")
+checks = Checks(DMPC)
+run, check, expect_error = checks.run, checks.check, checks.expect_error
 
 
 def train_args(out, *extra):
@@ -155,7 +141,4 @@ with tempfile.TemporaryDirectory() as tmp:
     os.remove(os.path.join(damaged, "checkpoints", latest, "optimizer.pt"))
     expect_error("a checkpoint with a missing file", ["eval", "--checkpoint", damaged], "optimizer.pt: missing")
 
-if failures:
-    print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print("\nall training checks passed")
+checks.finish("training")
