@@ -44,6 +44,8 @@ ActorSettings read_actor_settings(ConfigReader& r) {
   a.ridge = r.number("actor.ridge", a.ridge, 0.0, 1e6);
   a.terminal_smoothing = r.positive_number("actor.terminal_smoothing", a.terminal_smoothing, 10.0);
   a.upright = r.numbers("actor.upright_weights", a.upright, 5, 0.0, 1e9);
+  a.tilt_barrier_weight = r.number("actor.tilt_barrier_weight", a.tilt_barrier_weight, 0.0, 1e9);
+  a.tilt_free_angle = r.number("actor.tilt_free_angle", a.tilt_free_angle, 0.0, 1.5);
   a.ballbot_q = r.numbers("actor.ballbot.q", a.ballbot_q, 10, 0.0, 1e9);
   a.ballbot_qf = r.numbers("actor.ballbot.qf", a.ballbot_qf, 10, 0.0, 1e9);
   a.point_mass_q = r.numbers("actor.point_mass.q", a.point_mass_q, 4, 0.0, 1e9);
@@ -93,6 +95,12 @@ ActorCostParams<typename System::Scalar, System::kStateDim, System::kInputDim> m
   if (ballbot) {  // pitch, roll, pitch rate, roll rate, yaw rate
     const int index[5] = {3, 4, 8, 9, 7};
     for (int i = 0; i < 5; ++i) p.upright.weight[index[i]] = T(a.upright[i]);
+    p.tilt_barrier.index[0] = 3;  // pitch
+    p.tilt_barrier.index[1] = 4;  // roll
+    p.tilt_barrier.ref[0] = rest[3];
+    p.tilt_barrier.ref[1] = rest[4];
+    p.tilt_barrier.free = T(a.tilt_free_angle);
+    p.tilt_barrier.weight = T(a.tilt_barrier_weight);
   }
   p.ridge = T(a.ridge);
   p.task_cost = task_cost;

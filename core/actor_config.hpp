@@ -22,6 +22,9 @@ struct ActorSettings {
   double terminal_smoothing = 0.05;
   // Ballbot "stay upright" weights: pitch, roll, pitch rate, roll rate, yaw rate (actor only)
   std::vector<double> upright = {50.0, 50.0, 5.0, 5.0, 1.0};
+  // Ballbot tilt barrier: ½ w max(0, |pitch or roll − balance| − free)² (0 = off)
+  double tilt_barrier_weight = 0.0;
+  double tilt_free_angle = 0.3;
   // quadratic mode: Q and Q_f per state, about the goal's rest state
   std::vector<double> ballbot_q = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};
   std::vector<double> ballbot_qf = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};

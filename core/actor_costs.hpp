@@ -50,6 +50,37 @@ namespace dmpc {
 enum class ActorCostMode : int32_t { kQuadratic = 0, kTerminal = 1, kRunningTerminal = 2 };
 enum class ValueHessian : int32_t { kGaussNewton = 0, kSecondOrder = 1 };
 
+// A one-sided quadratic wall on |x_i − ref_i| beyond `free` for the listed states:
+//   ½ w Σ_i max(0, |x_i − ref_i| − free)²
+// (the tilt barrier: tilts up to `free` cost nothing, approaching a fall costs steeply).
+template <typename T, int NX>
+struct DeadZoneQuadratic {
+  int32_t index[2] = {-1, -1};  // states it applies to (−1: unused)
+  T ref[2] = {};
+  T free = T(0.3);
+  T weight = T(0);              // 0 = off
+
+  DMPC_HD T value(const Vec<T, NX>& x) const {
+    T s = T(0);
+    for (int k = 0; k < 2; ++k) {
+      if (index[k] < 0 || weight == T(0)) continue;
+      const T e = fabs(x[index[k]] - ref[k]) - free;
+      if (e > T(0)) s += T(0.5) * weight * e * e;
+    }
+    return s;
+  }
+  DMPC_HD void accumulate(const Vec<T, NX>& x, T scale, Vec<T, NX>& g, Mat<T, NX, NX>& H) const {
+    for (int k = 0; k < 2; ++k) {
+      if (index[k] < 0 || weight == T(0)) continue;
+      const T d = x[index[k]] - ref[k];
+      const T e = fabs(d) - free;
+      if (e <= T(0)) continue;
+      g[index[k]] += scale * weight * e * (d > T(0) ? T(1) : T(-1));
+      H(index[k], index[k]) += scale * weight;
+    }
+  }
+};
+
 // ½ Σ w_i (x_i − ref_i)², diagonal.
 template <typename T, int NX>
 struct DiagonalQuadratic {
@@ -86,6 +117,7 @@ struct ActorCostParams {
   DiagonalQuadratic<T, NX> tracking;       // Q (quadratic mode); ref = the goal's rest state
   DiagonalQuadratic<T, NX> tracking_final; // Q_f (quadratic mode); ref = the goal's rest state
   DiagonalQuadratic<T, NX> upright;        // l_stab with its own ref (all weights 0 = off)
+  DeadZoneQuadratic<T, NX> tilt_barrier;   // part of l_stab: steep beyond a free tilt (off: 0)
   T ridge = T(0);                    // added to r_xx (value modes)
   // task terminal cost used when the horizon reaches the end of the episode
   CostKind task_cost = CostKind::kDense;
@@ -199,7 +231,8 @@ struct ActorCost {
     const ActorCostParams<T, NX, NU>& p = *params;
     T control = T(0);
     for (int j = 0; j < NU; ++j) control += T(0.5) * p.input_weight[j] * u[j] * u[j];
-    return discount(k) * p.knot_dt * (running(k, x, f, g) + control + p.upright.value(x));
+    return discount(k) * p.knot_dt *
+           (running(k, x, f, g) + control + p.upright.value(x) + p.tilt_barrier.value(x));
   }
 
   DMPC_HD T stage(int k, const typename System::State& x, const typename System::Input& u) const {
@@ -224,8 +257,9 @@ struct ActorCost {
     } else if (p.mode == ActorCostMode::kRunningTerminal) {
       r = value_running_derivatives(k, x, lin, q.l_x, q.l_xx);
     }
-    r += p.upright.value(x);
+    r += p.upright.value(x) + p.tilt_barrier.value(x);
     p.upright.accumulate(x, T(1), q.l_x, q.l_xx);
+    p.tilt_barrier.accumulate(x, T(1), q.l_x, q.l_xx);
     T control = T(0);
     for (int j = 0; j < NU; ++j) {
       control += T(0.5) * p.input_weight[j] * u[j] * u[j];

@@ -155,6 +155,13 @@ TYPED_TEST(ValueCostTest, StageGradientsMatchFiniteDifferences) {
     params.upright.weight[i] = 0.3 * i;
     params.upright.ref[i] = 0.01 * i;
   }
+  // A tilt barrier active on part of the sampled states (|x_3|, |x_2| up to 0.2 or 0.8).
+  params.tilt_barrier.index[0] = NX - 1;
+  params.tilt_barrier.index[1] = 3;
+  params.tilt_barrier.ref[0] = 0.02;
+  params.tilt_barrier.ref[1] = -0.01;
+  params.tilt_barrier.free = 0.1;
+  params.tilt_barrier.weight = 40.0;
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<double> torque(-3, 3);
   double worst = 0;
