@@ -114,6 +114,12 @@ DMPC_HD void symmetrize(Mat<T, N, N>& M) {
     for (int j = i + 1; j < N; ++j) M(i, j) = M(j, i) = T(0.5) * (M(i, j) + M(j, i));
 }
 
+// μ after a failed backward pass or line search: × mu_increase, or from 0 up to μ_min (or 1e-6).
+template <typename T>
+DMPC_HD T increased_mu(T mu, const IlqrSettings<T>& s) {
+  return mu > T(0) ? mu * s.mu_increase : (s.mu_min > T(0) ? s.mu_min : T(1e-6));
+}
+
 template <typename T>
 DMPC_HD T clamp_input(T v, T limit) {
   return clamp(v, -limit, limit);
@@ -347,7 +353,7 @@ DMPC_HD IlqrResult<typename System::Scalar> ilqr_solve(
         backward_ok = true;
         break;
       }
-      mu = mu > T(0) ? mu * s.mu_increase : (s.mu_min > T(0) ? s.mu_min : T(1e-6));
+      mu = ilqr_detail::increased_mu(mu, s);
     }
     if (!backward_ok) {
       result.failed = true;
@@ -383,7 +389,7 @@ DMPC_HD IlqrResult<typename System::Scalar> ilqr_solve(
       if (feasible && decrease <= s.tolerance * (T(1) + fabs(J))) result.converged = true;
       feasible = true;
     } else {
-      mu = mu > T(0) ? mu * s.mu_increase : (s.mu_min > T(0) ? s.mu_min : T(1e-6));
+      mu = ilqr_detail::increased_mu(mu, s);
     }
     if (it < kIlqrMaxRecordedIterations) result.cost[it] = J;
     if (result.converged) break;

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace dmpc {
 
@@ -36,22 +37,29 @@ void tensor_to(const torch::Tensor& t, double* dst) {
   const torch::Tensor host = t.detach().to(torch::kCPU).to(torch::kFloat64).contiguous();
   std::copy(host.data_ptr<double>(), host.data_ptr<double>() + host.numel(), dst);
 }
+
+// Every tensor of the module with its offset in the flat layout of core/value_mlp.hpp.
+std::vector<std::pair<torch::Tensor, int>> flat_layout(ValueNet& net) {
+  const MlpShape& s = net->shape();
+  auto named = net->named_parameters();
+  auto buffers = net->named_buffers();
+  std::vector<std::pair<torch::Tensor, int>> layout = {{buffers["offset"], 0},
+                                                       {buffers["scale"], s.inputs}};
+  for (int l = 0; l < s.depth; ++l) {
+    const std::string name = "hidden" + std::to_string(l);
+    layout.emplace_back(named[name + ".weight"], mlp_weight_offset(s, l + 1));
+    layout.emplace_back(named[name + ".bias"], mlp_bias_offset(s, l + 1));
+  }
+  layout.emplace_back(named["output.weight"], mlp_output_offset(s));
+  layout.emplace_back(named["output.bias"], mlp_output_offset(s) + s.width);
+  return layout;
+}
+
 }  // namespace
 
 std::vector<double> to_flat(ValueNet& net) {
-  const MlpShape& s = net->shape();
-  std::vector<double> flat(static_cast<size_t>(mlp_parameter_count(s)));
-  auto named = net->named_parameters();
-  auto buffers = net->named_buffers();
-  tensor_to(buffers["offset"], flat.data());
-  tensor_to(buffers["scale"], flat.data() + s.inputs);
-  for (int l = 0; l < s.depth; ++l) {
-    const std::string name = "hidden" + std::to_string(l);
-    tensor_to(named[name + ".weight"], flat.data() + mlp_weight_offset(s, l + 1));
-    tensor_to(named[name + ".bias"], flat.data() + mlp_bias_offset(s, l + 1));
-  }
-  tensor_to(named["output.weight"], flat.data() + mlp_output_offset(s));
-  tensor_to(named["output.bias"], flat.data() + mlp_output_offset(s) + s.width);
+  std::vector<double> flat(static_cast<size_t>(mlp_parameter_count(net->shape())));
+  for (const auto& [tensor, offset] : flat_layout(net)) tensor_to(tensor, flat.data() + offset);
   return flat;
 }
 
@@ -61,17 +69,7 @@ void load_flat(ValueNet& net, const std::vector<double>& flat) {
     throw std::invalid_argument("load_flat: " + std::to_string(flat.size()) +
                                 " numbers for a network of " +
                                 std::to_string(mlp_parameter_count(s)));
-  auto named = net->named_parameters();
-  auto buffers = net->named_buffers();
-  tensor_from(buffers["offset"], flat.data());
-  tensor_from(buffers["scale"], flat.data() + s.inputs);
-  for (int l = 0; l < s.depth; ++l) {
-    const std::string name = "hidden" + std::to_string(l);
-    tensor_from(named[name + ".weight"], flat.data() + mlp_weight_offset(s, l + 1));
-    tensor_from(named[name + ".bias"], flat.data() + mlp_bias_offset(s, l + 1));
-  }
-  tensor_from(named["output.weight"], flat.data() + mlp_output_offset(s));
-  tensor_from(named["output.bias"], flat.data() + mlp_output_offset(s) + s.width);
+  for (const auto& [tensor, offset] : flat_layout(net)) tensor_from(tensor, flat.data() + offset);
 }
 
 void polyak_update(ValueNet& target, ValueNet& online, double rho) {

@@ -238,6 +238,24 @@ EvalSummary summarize(const std::vector<EpisodeResult>& results) {
   return s;
 }
 
+// One control step of every environment still running: each actor solves from its environment's
+// state and time left, the environments step, the warm starts move on. active[i] records which
+// environments ran; x, tau and u are the caller's buffers (kept to avoid reallocating them).
+template <typename System>
+void control_step(BatchEnv<System>& env, BatchActor<System>& actor, const TaskParams<double>& task,
+                  int shift, const std::vector<double>& goals, std::vector<typename System::State>& x,
+                  std::vector<double>& tau, std::vector<double>& u, std::vector<uint8_t>& active) {
+  for (size_t i = 0; i < env.size(); ++i) {
+    const Episode<System>& s = env.episode(i);
+    active[i] = s.reason == EndReason::kRunning;
+    x[i] = s.x;
+    tau[i] = task.duration - s.step * task.control_period;
+  }
+  actor.solve(x.data(), tau.data(), goals.data(), u.data(), active.data());
+  env.step(u.data());
+  actor.shift(shift);
+}
+
 // Rolls the actor out on fixed starts: the same code path as training, with its own env ids.
 template <typename System>
 std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& cfg,
@@ -284,15 +302,7 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
       }
     }
     while (!env.all_done()) {
-      for (size_t i = 0; i < batch; ++i) {
-        const Episode<System>& s = env.episode(i);
-        active[i] = s.reason == EndReason::kRunning;
-        x[i] = s.x;
-        tau[i] = cfg.env.task.duration - s.step * cfg.env.task.control_period;
-      }
-      actor.solve(x.data(), tau.data(), goals.data(), u.data(), active.data());
-      env.step(u.data());
-      actor.shift(shift);
+      control_step(env, actor, cfg.env.task, shift, goals, x, tau, u, active);
       if (record)
         for (size_t i = 0; i < batch; ++i)
           if (active[i]) {
@@ -484,15 +494,7 @@ class Trainer {
       goals[2 * i + 1] = env_.episode(i).goal_y;
     }
     while (!env_.all_done()) {
-      for (size_t i = 0; i < batch; ++i) {
-        const Episode<System>& s = env_.episode(i);
-        active[i] = s.reason == EndReason::kRunning;
-        x[i] = s.x;
-        tau[i] = task.duration - s.step * task.control_period;
-      }
-      actor_.solve(x.data(), tau.data(), goals.data(), u.data(), active.data());
-      env_.step(u.data());
-      actor_.shift(shift);
+      control_step(env_, actor_, task, shift, goals, x, tau, u, active);
       for (size_t i = 0; i < batch; ++i) {
         if (!active[i]) continue;
         // The critic values the path cost of the paper's Eq. 4: the task's cost plus ½ uᵀRu δt.
@@ -590,6 +592,18 @@ const char* kCsvHeader =
     "train_fall_rate,train_mean_cost,steps_per_second,wall_time,eval_success_rate,"
     "eval_collision_rate,eval_fall_rate,eval_mean_cost,eval_mean_time_to_goal";
 
+// The evaluation fields of a metrics record, in JSON (", key: value" pairs) and CSV (5 columns).
+void append_eval(std::ostream& j, std::ostream& c, const EvalSummary& ev) {
+  j << ", \"eval_success_rate\": " << json_number(ev.success_rate)
+    << ", \"eval_collision_rate\": " << json_number(ev.collision_rate)
+    << ", \"eval_fall_rate\": " << json_number(ev.fall_rate)
+    << ", \"eval_mean_cost\": " << json_number(ev.mean_cost)
+    << ", \"eval_mean_time_to_goal\": " << json_number(ev.mean_time_to_goal);
+  c << "," << json_number(ev.success_rate) << "," << json_number(ev.collision_rate) << ","
+    << json_number(ev.fall_rate) << "," << json_number(ev.mean_cost) << ","
+    << (std::isfinite(ev.mean_time_to_goal) ? json_number(ev.mean_time_to_goal) : "");
+}
+
 // Drops every record after `iteration` (lines whose first field is a larger iteration).
 void truncate_metrics(const fs::path& path, int64_t iteration, bool csv) {
   if (!fs::exists(path)) return;
@@ -646,15 +660,11 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
   if (!resume) {
     const EvalSummary ev = trainer.evaluate_fixed();
     std::ostringstream j, c;
-    j << "{\"iteration\": 0, \"env_steps\": 0, \"episodes\": 0, \"wall_time\": 0"
-      << ", \"eval_success_rate\": " << json_number(ev.success_rate)
-      << ", \"eval_collision_rate\": " << json_number(ev.collision_rate)
-      << ", \"eval_fall_rate\": " << json_number(ev.fall_rate)
-      << ", \"eval_mean_cost\": " << json_number(ev.mean_cost)
-      << ", \"eval_mean_time_to_goal\": " << json_number(ev.mean_time_to_goal) << "}\n";
-    c << "0,0,0,,,,,,,0," << json_number(ev.success_rate) << "," << json_number(ev.collision_rate)
-      << "," << json_number(ev.fall_rate) << "," << json_number(ev.mean_cost) << ","
-      << (std::isfinite(ev.mean_time_to_goal) ? json_number(ev.mean_time_to_goal) : "") << "\n";
+    j << "{\"iteration\": 0, \"env_steps\": 0, \"episodes\": 0, \"wall_time\": 0";
+    c << "0,0,0,,,,,,,0";
+    append_eval(j, c, ev);
+    j << "}\n";
+    c << "\n";
     jsonl << j.str() << std::flush;
     csv << c.str() << std::flush;
   }
@@ -701,14 +711,7 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
       << json_number(stats.fall) << "," << json_number(stats.cost) << "," << json_number(sps) << ","
       << json_number(wall);
     if (eval_now) {
-      j << ", \"eval_success_rate\": " << json_number(ev.success_rate)
-        << ", \"eval_collision_rate\": " << json_number(ev.collision_rate)
-        << ", \"eval_fall_rate\": " << json_number(ev.fall_rate)
-        << ", \"eval_mean_cost\": " << json_number(ev.mean_cost)
-        << ", \"eval_mean_time_to_goal\": " << json_number(ev.mean_time_to_goal);
-      c << "," << json_number(ev.success_rate) << "," << json_number(ev.collision_rate) << ","
-        << json_number(ev.fall_rate) << "," << json_number(ev.mean_cost) << ","
-        << (std::isfinite(ev.mean_time_to_goal) ? json_number(ev.mean_time_to_goal) : "");
+      append_eval(j, c, ev);
     } else {
       c << ",,,,,";
     }
