@@ -29,6 +29,8 @@ DMPC_HD float exp(float x) { return ::expf(x); }
 DMPC_HD double exp(double x) { return ::exp(x); }
 DMPC_HD float atan2(float y, float x) { return ::atan2f(y, x); }
 DMPC_HD double atan2(double y, double x) { return ::atan2(y, x); }
+DMPC_HD float floor(float x) { return ::floorf(x); }
+DMPC_HD double floor(double x) { return ::floor(x); }
 DMPC_HD float fabs(float x) { return ::fabsf(x); }
 DMPC_HD double fabs(double x) { return ::fabs(x); }
 

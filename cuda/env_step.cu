@@ -16,9 +16,8 @@ __global__ void env_reset_kernel(System system, TaskParams<float> task, uint64_t
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= batch) return;
   const uint32_t id = first_env_id + static_cast<uint32_t>(i);
-  float sx, sy, gx, gy;
-  sample_episode(task, seed, id, episode, sx, sy, gx, gy);
-  begin_episode(system, episodes[i], id, episode, sx, sy, gx, gy);
+  const EpisodeStart<float> s = sample_episode(task, seed, id, episode);
+  begin_episode(system, episodes[i], id, episode, s.x, s.y, s.goal_x, s.goal_y, s.step);
 }
 
 template <typename System>

@@ -38,9 +38,8 @@ class BatchEnv {
     pool_.parallel_for(size(), [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) {
         const uint32_t id = first_env_id_ + static_cast<uint32_t>(i);
-        T sx, sy, gx, gy;
-        sample_episode(task_, seed_, id, episode, sx, sy, gx, gy);
-        begin_episode(sys_, episodes_[i], id, episode, sx, sy, gx, gy);
+        const EpisodeStart<T> s = sample_episode(task_, seed_, id, episode);
+        begin_episode(sys_, episodes_[i], id, episode, s.x, s.y, s.goal_x, s.goal_y, s.step);
       }
     });
   }

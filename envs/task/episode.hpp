@@ -62,13 +62,13 @@ template <typename System>
 DMPC_HD void begin_episode(const System& sys, Episode<System>& ep, uint32_t env_id,
                            uint32_t episode, typename System::Scalar start_x,
                            typename System::Scalar start_y, typename System::Scalar goal_x,
-                           typename System::Scalar goal_y) {
+                           typename System::Scalar goal_y, int32_t start_step = 0) {
   ep.x = sys.rest_state(start_x, start_y);
   ep.goal_x = goal_x;
   ep.goal_y = goal_y;
   ep.env_id = env_id;
   ep.episode = episode;
-  ep.step = 0;
+  ep.step = start_step;
   ep.reason = EndReason::kRunning;
   ep.total_cost = typename System::Scalar(0);
   ep.reach_time = typename System::Scalar(-1);

@@ -82,6 +82,13 @@ struct TaskParams {
   Range<T> goal_x = {T(-0.4), T(0.4)};
   Range<T> goal_y = {T(0.6), T(1.0)};
 
+  // Exploring starts: this fraction of training episodes starts instead at rest at a uniformly
+  // drawn collision-free position of the arena (at least free_start_margin clear of every wall
+  // and the edge), part-way through, with the time left drawn from free_start_time_left.
+  T free_start_fraction = T(0);
+  Range<T> free_start_time_left = {T(1.0), T(3.0)};
+  T free_start_margin = T(0.05);
+
   template <typename U>
   DMPC_HD TaskParams<U> cast() const {
     TaskParams<U> r;
@@ -106,6 +113,9 @@ struct TaskParams {
     r.start_y = {U(start_y.lo), U(start_y.hi)};
     r.goal_x = {U(goal_x.lo), U(goal_x.hi)};
     r.goal_y = {U(goal_y.lo), U(goal_y.hi)};
+    r.free_start_fraction = U(free_start_fraction);
+    r.free_start_time_left = {U(free_start_time_left.lo), U(free_start_time_left.hi)};
+    r.free_start_margin = U(free_start_margin);
     return r;
   }
 };
@@ -171,17 +181,57 @@ DMPC_HD T sample_range(const Range<T>& r, uint32_t bits) {
   return r.lo + (r.hi - r.lo) * uniform_open01<T>(bits);
 }
 
-// Start position and goal of an episode, drawn uniformly from the task's ranges with the
-// counter (env id, episode): the same for every batch size, thread count and backend.
+// Where and when an episode starts, and its goal.
 template <typename T>
-DMPC_HD void sample_episode(const TaskParams<T>& task, uint64_t seed, uint32_t env_id,
-                            uint32_t episode, T& start_x, T& start_y, T& goal_x, T& goal_y) {
+struct EpisodeStart {
+  T x, y;            // start position (at rest, balancing)
+  T goal_x, goal_y;
+  int32_t step = 0;  // control steps already elapsed: the episode has T − step·δt left
+};
+
+// True when (px, py) is at least `margin` clear of every wall's collision zone and of the edge.
+template <typename T>
+DMPC_HD bool clear_of_obstacles(const TaskParams<T>& task, T px, T py, T margin) {
+  if (fabs(px) > task.arena_half_x - margin || fabs(py) > task.arena_half_y - margin) return false;
+  for (int i = 0; i < task.wall_count; ++i) {
+    const WallSegment<T>& w = task.walls[i];
+    if (distance_to_segment(w, px, py) <= T(0.5) * w.thickness + task.robot_clearance + margin)
+      return false;
+  }
+  return true;
+}
+
+// Start and goal of a training episode, drawn with the counter (env id, episode): the same for
+// every batch size, thread count and backend. The first Philox block gives the task's start and
+// goal; with exploring starts, further blocks decide whether this episode starts elsewhere and
+// where (rejection sampling of a free position, at most 16 tries, else the task's start).
+template <typename T>
+DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed, uint32_t env_id,
+                                       uint32_t episode) {
   const PhiloxCounter bits = philox4x32_10(
       philox_counter(env_id, episode, 0, 0, RandomStream::kEpisodeSample), philox_key(seed));
-  start_x = sample_range(task.start_x, bits.c[0]);
-  start_y = sample_range(task.start_y, bits.c[1]);
-  goal_x = sample_range(task.goal_x, bits.c[2]);
-  goal_y = sample_range(task.goal_y, bits.c[3]);
+  EpisodeStart<T> s;
+  s.x = sample_range(task.start_x, bits.c[0]);
+  s.y = sample_range(task.start_y, bits.c[1]);
+  s.goal_x = sample_range(task.goal_x, bits.c[2]);
+  s.goal_y = sample_range(task.goal_y, bits.c[3]);
+  if (!(task.free_start_fraction > T(0))) return s;
+  for (uint32_t attempt = 1; attempt <= 16; ++attempt) {
+    const PhiloxCounter free = philox4x32_10(
+        philox_counter(env_id, episode, attempt, 0, RandomStream::kEpisodeSample), philox_key(seed));
+    if (attempt == 1 && !(uniform_open01<T>(free.c[0]) < task.free_start_fraction)) return s;
+    const T px = sample_range(Range<T>{-task.arena_half_x, task.arena_half_x}, free.c[1]);
+    const T py = sample_range(Range<T>{-task.arena_half_y, task.arena_half_y}, free.c[2]);
+    if (!clear_of_obstacles(task, px, py, task.free_start_margin)) continue;
+    const T time_left = sample_range(task.free_start_time_left, free.c[3]);
+    int32_t step = static_cast<int32_t>(floor((task.duration - time_left) / task.control_period));
+    step = step < 0 ? 0 : (step > task.steps_per_episode - 1 ? task.steps_per_episode - 1 : step);
+    s.x = px;
+    s.y = py;
+    s.step = step;
+    return s;
+  }
+  return s;
 }
 
 }  // namespace dmpc

@@ -108,6 +108,11 @@ EnvConfig read_env_config(ConfigReader& r) {
 
   t.start_x = read_range(r, "task.start.px", t.start_x, half[0]);
   t.start_y = read_range(r, "task.start.py", t.start_y, half[1]);
+  t.free_start_fraction = r.number("task.start.free_fraction", t.free_start_fraction, 0.0, 1.0);
+  t.free_start_time_left = read_range(r, "task.start.free_time_left", t.free_start_time_left, t.duration);
+  if (!(t.free_start_time_left.lo > 0))
+    throw ConfigError(r.source() + ": task.start.free_time_left: the time left must be positive");
+  t.free_start_margin = r.number("task.start.free_margin", t.free_start_margin, 0.0, 1e3);
   t.goal_x = read_range(r, "task.goal.gx", t.goal_x, half[0]);
   t.goal_y = read_range(r, "task.goal.gy", t.goal_y, half[1]);
 

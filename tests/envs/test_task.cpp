@@ -128,8 +128,9 @@ TEST(Task, BallbotFallsWithoutControl) {
 TEST(Task, SampledStartsAndGoalsStayInTheirRanges) {
   double min_sx = 9, max_sx = -9;
   for (uint32_t id = 0; id < 2000; ++id) {
-    double sx, sy, gx, gy;
-    sample_episode(kTask, 5, id, 0, sx, sy, gx, gy);
+    const EpisodeStart<double> s = sample_episode(kTask, 5, id, 0);
+    const double sx = s.x, sy = s.y, gx = s.goal_x, gy = s.goal_y;
+    EXPECT_EQ(s.step, 0);
     EXPECT_TRUE(sx >= -1.2 && sx <= 1.2 && sy >= -1.2 && sy <= -0.5);
     EXPECT_TRUE(gx >= -0.4 && gx <= 0.4 && gy >= 0.6 && gy <= 1.0);
     min_sx = std::min(min_sx, sx);
@@ -137,10 +138,48 @@ TEST(Task, SampledStartsAndGoalsStayInTheirRanges) {
   }
   EXPECT_LT(min_sx, -1.15);  // the whole range is used
   EXPECT_GT(max_sx, 1.15);
-  double a[4], b[4];
-  sample_episode(kTask, 5, 7, 0, a[0], a[1], a[2], a[3]);
-  sample_episode(kTask, 5, 7, 1, b[0], b[1], b[2], b[3]);
-  EXPECT_NE(a[0], b[0]);  // a new episode draws anew
+  EXPECT_NE(sample_episode(kTask, 5, 7, 0).x, sample_episode(kTask, 5, 7, 1).x);  // a new episode draws anew
+}
+
+TEST(Task, FreeStartsAreClearOfWallsAndStartPartWayThrough) {
+  TaskParams<double> task = kTask;
+  task.free_start_fraction = 0.5;
+  task.free_start_time_left = {1.0, 3.0};
+  int free = 0, above_wall = 0;
+  const int n = 4000;
+  for (uint32_t id = 0; id < n; ++id) {
+    const EpisodeStart<double> s = sample_episode(task, 5, id, 3);
+    const EpisodeStart<double> plain = sample_episode(kTask, 5, id, 3);
+    EXPECT_EQ(s.goal_x, plain.goal_x);  // the goal is drawn as without exploring starts
+    if (s.x == plain.x && s.y == plain.y) {
+      EXPECT_EQ(s.step, 0);
+      continue;
+    }
+    ++free;
+    above_wall += s.y > 0.3;
+    EXPECT_TRUE(clear_of_obstacles(task, s.x, s.y, task.free_start_margin)) << s.x << ", " << s.y;
+    // Time left T − step·δt lies in [1, 3] s (step rounded down to whole control periods).
+    const double time_left = task.duration - s.step * task.control_period;
+    EXPECT_GE(time_left, 1.0 - 1e-9);
+    EXPECT_LE(time_left, 3.0 + 1e-9);
+  }
+  // About half start elsewhere (4000 draws: 5 standard errors of ±0.8 %), some of them beyond the wall.
+  EXPECT_NEAR(free / double(n), 0.5, 0.04);
+  EXPECT_GT(above_wall, n / 10);
+}
+
+TEST(Task, EpisodeStartingPartWayEndsAtTheEpisodeDuration) {
+  const PointMass<double> pm;
+  Episode<PointMass<double>> ep;
+  begin_episode(pm, ep, 0, 0, 1.0, 1.0, 1.0, 1.2, 140);  // 10 control steps left, at the goal
+  const NoiseModel<double, 2> quiet;
+  int steps = 0;
+  while (ep.reason == EndReason::kRunning) {
+    step_episode(pm, kTask, quiet, 1, ep, PointMass<double>::Input::zero());
+    ++steps;
+  }
+  EXPECT_EQ(steps, 10);
+  EXPECT_EQ(ep.reason, EndReason::kTimeout);
 }
 
 }  // namespace
