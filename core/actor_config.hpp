@@ -20,6 +20,7 @@ struct ActorSettings {
   ValueHessian hessian = ValueHessian::kGaussNewton;
   double ridge = 1e-3;
   double terminal_smoothing = 0.05;
+  bool task_running_cost = true;   // terminal mode: the task's running cost along the horizon (POLO)
   // Ballbot "stay upright" weights: pitch, roll, pitch rate, roll rate, yaw rate (actor only)
   std::vector<double> upright = {50.0, 50.0, 5.0, 5.0, 1.0};
   // Ballbot tilt barrier: ½ w max(0, |pitch or roll − balance| − free)² (0 = off)

@@ -9,7 +9,10 @@
 //
 // Modes:
 //   quadratic         r = ½ (x − x_ref)ᵀ Q (x − x_ref),  φ = ½ (x − x_ref)ᵀ Q_f (x − x_ref)
-//   terminal          r = 0,  φ = V̂(τ₀ − H, x, g)   (the paper's "vanilla" baseline, as POLO)
+//   terminal          r = q(x),  φ = V̂(τ₀ − H, x, g)   (the paper's "vanilla" baseline, as POLO:
+//                     q is the task's own running cost, dense √(‖p − g‖² + ε²) — the smoothed
+//                     distance, so that value and derivatives agree — or binary (flat, no
+//                     derivatives); with task_running_cost = false, r = 0 and only φ counts)
 //   running+terminal  r = Eq. 14 of the paper,  φ = V̂(τ₀ − H, x, g)   (DMPC)
 //
 // Eq. 14 with ∂_t = −∂_τ, p = ∂_x V̂, Ξ = g R⁻¹ gᵀ:
@@ -123,6 +126,7 @@ struct ActorCostParams {
   CostKind task_cost = CostKind::kDense;
   T binary_goal_radius = T(0.15);
   T terminal_smoothing = T(0.05);    // ε of the smoothed distance [m]
+  bool task_running_cost = true;     // terminal mode: r = the task's running cost (else r = 0)
 };
 
 // Value functions the costs can use. Inputs z = [τ, x (nx), g (2)]; derivatives as
@@ -209,7 +213,8 @@ struct ActorCost {
                     const typename System::InputMatrix& g) const {
     const ActorCostParams<T, NX, NU>& p = *params;
     if (p.mode == ActorCostMode::kQuadratic) return tracking.value(x);
-    if (p.mode == ActorCostMode::kTerminal) return T(0);
+    if (p.mode == ActorCostMode::kTerminal)
+      return p.task_running_cost ? task_running(x, nullptr, nullptr) : T(0);
     ValueDerivatives<T, 1> v;  // value and gradient suffice here (Hessian over τ only: cheap)
     T z[NX + 3];
     value_input(tau0 - T(k) * p.knot_dt, x, z);
@@ -256,6 +261,8 @@ struct ActorCost {
       tracking.accumulate(x, T(1), q.l_x, q.l_xx);
     } else if (p.mode == ActorCostMode::kRunningTerminal) {
       r = value_running_derivatives(k, x, lin, q.l_x, q.l_xx);
+    } else if (p.mode == ActorCostMode::kTerminal && p.task_running_cost) {
+      r = task_running(x, &q.l_x, &q.l_xx);
     }
     r += p.upright.value(x) + p.tilt_barrier.value(x);
     p.upright.accumulate(x, T(1), q.l_x, q.l_xx);
@@ -377,6 +384,27 @@ struct ActorCost {
       for (int j = 0; j < NX; ++j) r_xx(i, j) += model(i, j);
     }
     return r;
+  }
+
+  // The task's running cost q as the actor models it: dense on the smoothed distance
+  // √(‖p − g‖² + ε²) (value and derivatives of the same function), binary as it is (flat).
+  // Derivatives are added into (g, H) when they are given.
+  DMPC_HD T task_running(const typename System::State& x, Vec<T, NX>* g, Mat<T, NX, NX>* H) const {
+    const ActorCostParams<T, NX, NU>& p = *params;
+    const T dx = x[0] - goal_x, dy = x[1] - goal_y;
+    const T d2 = dx * dx + dy * dy;
+    if (p.task_cost == CostKind::kBinary) return sqrt(d2) <= p.binary_goal_radius ? T(0) : T(1);
+    const T eps = p.terminal_smoothing;
+    const T s = sqrt(d2 + eps * eps);
+    if (g && H) {
+      (*g)[0] += dx / s;
+      (*g)[1] += dy / s;
+      (*H)(0, 0) += (T(1) - dx * dx / (s * s)) / s;
+      (*H)(1, 1) += (T(1) - dy * dy / (s * s)) / s;
+      (*H)(0, 1) += -dx * dy / (s * s * s);
+      (*H)(1, 0) += -dx * dy / (s * s * s);
+    }
+    return s;
   }
 
   // q_f at the end of the episode; derivatives into (g, H) when they are given.

@@ -212,6 +212,27 @@ TYPED_TEST(ValueCostTest, StageGradientsMatchFiniteDifferences) {
   std::printf("%s: worst value-cost gradient error %.2e\n", System::kName, worst);
 }
 
+// The vanilla actor's stage cost is the task's own running cost (POLO): h·√(‖p − g‖² + ε²)
+// plus ½uᵀRu (dense), h·[‖p − g‖ > r] (binary), or nothing when task_running_cost is off.
+TEST(DmpcCosts, TerminalModeChargesTheTaskRunningCost) {
+  const ValueNetwork net = random_value_network({7, 8, 2}, 2, 1.0);
+  ActorCostParams<double, 4, 2> params;
+  params.mode = ActorCostMode::kTerminal;
+  params.knot_dt = 0.05;
+  params.input_weight[0] = params.input_weight[1] = 0.5;
+  params.terminal_smoothing = 0.05;
+  ActorCost<PM> cost(PM{}, &params, {net.shape, net.params.data()}, 2.0, 0.0, 0.8, 10);
+  const PM::State x{0.3, 0.4, 1.0, -1.0};  // 0.5 m from the goal (0, 0.8)
+  const PM::Input u{2.0, 0.0};
+  const double control = 0.5 * 0.5 * 4.0;
+  EXPECT_NEAR(cost.stage(3, x, u), 0.05 * (std::sqrt(0.25 + 0.0025) + control), 1e-14);
+  params.task_cost = CostKind::kBinary;
+  params.binary_goal_radius = 0.15;
+  EXPECT_NEAR(cost.stage(3, x, u), 0.05 * (1.0 + control), 1e-14);
+  params.task_running_cost = false;
+  EXPECT_NEAR(cost.stage(3, x, u), 0.05 * control, 1e-14);
+}
+
 // iLQR on a random tanh critic (not only on quadratics): every accepted iteration lowers J.
 TEST(DmpcCosts, IlqrDescendsOnARandomCritic) {
   using Bot = Ballbot<double>;
