@@ -29,7 +29,7 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker_loop(size_t index) {
   size_t seen = 0;
   for (;;) {
-    const std::function<void(size_t, size_t)>* body;
+    BodyRef body{nullptr, nullptr};
     size_t n;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -42,7 +42,7 @@ void ThreadPool::worker_loop(size_t index) {
     size_t begin, end;
     chunk(n, size(), index, begin, end);
     try {
-      if (begin < end) (*body)(begin, end);
+      if (begin < end) body(begin, end);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -54,14 +54,14 @@ void ThreadPool::worker_loop(size_t index) {
   }
 }
 
-void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)>& body) {
+void ThreadPool::run(BodyRef body, size_t n) {
   if (workers_.empty() || n < 2) {
     if (n > 0) body(0, n);
     return;
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    body_ = &body;
+    body_ = body;
     n_ = n;
     pending_ = workers_.size();
     error_ = nullptr;
