@@ -124,6 +124,7 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
 }  // namespace
 
 void add_bench_env_command(CLI::App& bench);
+void add_bench_train_command(CLI::App& bench);
 
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Throughput benchmarks (print JSON)");
@@ -148,6 +149,7 @@ void add_bench_command(CLI::App& app) {
   actor->add_option("--integrator", o->integrator, "euler or rk4")->check(CLI::IsMember({"euler", "rk4"}))->capture_default_str();
   actor->callback([o] { with_system(o->env, [&](auto sys) { return bench_actor(sys, *o); }); });
   add_bench_env_command(*bench);
+  add_bench_train_command(*bench);
 }
 
 }  // namespace dmpc::cli
@@ -275,6 +277,80 @@ void add_bench_env_command(CLI::App& bench) {
     if (o->env == "point_mass") return bench_env<PointMass<double>>(*o);
     throw UsageError("--env: unknown system \"" + o->env + "\" (expected ballbot or point_mass)");
   });
+}
+
+}  // namespace dmpc::cli
+
+// ---- dmpc bench train --------------------------------------------------------------------------
+// [mpirun -np P] dmpc bench train --backend cpu --env ballbot|point_mass --batch B --knots N
+//                                 --iters I [--threads T] [--rounds R] [--minibatches K] [--baseline]
+// Runs R iterations of the training loop (after one untimed): B environments per process with the
+// MPC actor (N knots, I iLQR iterations per control step), then K critic minibatches whose
+// gradients are averaged over the processes. Rank 0 prints one JSON object: this rank's figures,
+// the job's aggregate (every process's environment steps over the job's wall time), and with
+// --baseline the same work run first by rank 0 alone (the others idle), from which
+// scaling_efficiency = aggregate / (P × baseline).
+#include "trainer/dmpc_trainer.hpp"
+
+namespace dmpc::cli {
+
+namespace {
+
+std::string json_or_null(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+int bench_train_command(const BenchTrainRequest& r, const std::string& backend) {
+  if (backend != "cpu")
+    throw UsageError("--backend " + backend + ": the training loop's actor runs on the CPU only so far");
+  const BenchTrainResult res = bench_train(r);
+  if (res.rank != 0) return 0;
+  const double P = res.world_size;
+  const BenchTrainFigures &own = res.own, &agg = res.aggregate;
+  const double agg_sps = agg.env_steps / agg.seconds;
+  const double base_sps = res.has_baseline ? res.baseline.env_steps / res.baseline.seconds : NAN;
+  std::printf(
+      "{\"bench\": \"train\", \"backend\": \"cpu\", \"device\": \"%s x%d\", \"critic_device\": \"%s\", "
+      "\"env\": \"%s\", \"world_size\": %d, \"batch\": %lld, \"total_batch\": %lld, \"knots\": %lld, "
+      "\"iters\": %lld, \"threads_per_rank\": %d, \"rounds\": %lld, \"minibatches\": %lld, "
+      "\"seconds\": %.6g, "
+      "\"rank0\": {\"env_steps_per_second\": %s, \"knot_iterations_per_second\": %s, "
+      "\"critic_updates_per_second\": %s}, "
+      "\"aggregate\": {\"env_steps_per_second\": %s, \"knot_iterations_per_second\": %s}, "
+      "\"baseline_env_steps_per_second\": %s, \"scaling_efficiency\": %s}\n",
+      cpu_model().c_str(), res.threads, res.critic_device.c_str(), r.env.c_str(), res.world_size,
+      static_cast<long long>(r.batch), static_cast<long long>(r.batch) * res.world_size,
+      static_cast<long long>(r.knots), static_cast<long long>(r.iters), res.threads,
+      static_cast<long long>(r.rounds), static_cast<long long>(r.minibatches), agg.seconds,
+      json_or_null(own.env_steps / own.seconds).c_str(),
+      json_or_null(own.knot_iterations / own.seconds).c_str(),
+      json_or_null(own.critic_updates / own.update_seconds).c_str(), json_or_null(agg_sps).c_str(),
+      json_or_null(agg.knot_iterations / agg.seconds).c_str(), json_or_null(base_sps).c_str(),
+      json_or_null(agg_sps / (P * base_sps)).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_train_command(CLI::App& bench) {
+  auto r = std::make_shared<BenchTrainRequest>();
+  auto backend = std::make_shared<std::string>("cpu");
+  CLI::App* t = bench.add_subcommand("train", "Training-loop throughput (collect + critic updates); run under mpirun for several processes");
+  t->add_option("--backend", *backend, "cpu (cuda: not yet)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  t->add_option("--env", r->env, "ballbot or point_mass")->check(CLI::IsMember({"ballbot", "point_mass"}))->capture_default_str();
+  t->add_option("--batch", r->batch, "environments per process")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+  t->add_option("--knots", r->knots, "actor knots N")->check(CLI::Range(int64_t{1}, int64_t{10000}))->capture_default_str();
+  t->add_option("--iters", r->iters, "iLQR iterations per control step")->check(CLI::Range(int64_t{1}, int64_t{kIlqrMaxRecordedIterations}))->capture_default_str();
+  t->add_option("--threads", r->threads, "CPU threads per process (0 = all cores)")->check(CLI::Range(int64_t{0}, int64_t{4096}))->capture_default_str();
+  t->add_option("--rounds", r->rounds, "timed training iterations")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+  t->add_option("--minibatches", r->minibatches, "critic minibatches per iteration")->check(CLI::Range(int64_t{0}, int64_t{1} << 20))->capture_default_str();
+  t->add_flag("--baseline", r->baseline, "rank 0 first runs the same work alone: gives scaling_efficiency");
+  t->add_option("--config", r->config, "configuration (default: built-in)");
+  t->add_option("--set", r->overrides, "override a configuration key (repeatable)");
+  t->callback([r, backend] { return bench_train_command(*r, *backend); });
 }
 
 }  // namespace dmpc::cli

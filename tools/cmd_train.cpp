@@ -1,5 +1,5 @@
 // dmpc train --config configs/<name>.toml [--set key=value ...] [--out runs/<name>] [--resume]
-//            [--stop-after N]
+//            [--stop-after N]; under `mpirun -np P` (or srun) data parallel over P processes
 // dmpc eval --checkpoint <run or checkpoint dir, or a file in one> [--starts starts.csv]
 //           [--goal gx,gy] [--episodes n] [--noise lambda] [--out eval.json]
 #include "tools/cli_common.hpp"
@@ -17,6 +17,13 @@ void add_train_command(CLI::App& app) {
   sub->add_option("--stop-after", r->stop_after,
                   "stop after this many iterations (checkpointed; continue with --resume)")
       ->check(CLI::NonNegativeNumber);
+  // Test-only options (not in --help): see TrainRequest.
+  sub->add_option("--inject-failure", r->inject_failure,
+                  "test only: RANK:ITERATION[:nan] makes that process fail in that iteration")
+      ->group("");
+  sub->add_option("--dump-parameters", r->dump_parameters,
+                  "test only: each process writes its critic parameters to DIR/rank-R.bin every iteration")
+      ->group("");
   sub->callback([r] { train(*r); });
 }
 

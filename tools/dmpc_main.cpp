@@ -4,6 +4,18 @@
 
 #include "core/config_reader.hpp"
 #include "tools/cli_common.hpp"
+#include "trainer/distributed.hpp"
+
+namespace {
+// In a job of several processes an error on one of them ends the job (MPI_Abort), with the
+// message marked as that rank's; a single process prints it and returns the exit status.
+int fail(const std::string& message, int code) {
+  dmpc::abort_job_if_distributed(message, code);
+  std::cerr << "dmpc: error: " << message << "\n";
+  dmpc::finalize_distributed();
+  return code;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"dmpc: Deep Value MPC at scale (Ballbot and point-mass environments)", "dmpc"};
@@ -43,17 +55,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "dmpc: error: " << e.what() << " (see dmpc --help)\n";
-    return 2;
+    return fail(std::string(e.what()) + " (see dmpc --help)", 2);
   } catch (const dmpc::cli::UsageError& e) {
-    std::cerr << "dmpc: error: " << e.what() << "\n";
-    return 2;
+    return fail(e.what(), 2);
   } catch (const dmpc::ConfigError& e) {
-    std::cerr << "dmpc: error: " << e.what() << "\n";
-    return 2;
+    return fail(e.what(), 2);
   } catch (const std::exception& e) {
-    std::cerr << "dmpc: error: " << e.what() << "\n";
-    return 1;
+    return fail(e.what(), 1);
   }
+  dmpc::finalize_distributed();
   return 0;
 }

@@ -27,6 +27,7 @@
 #include "envs/point_mass/point_mass.hpp"
 #include "envs/task/task_config.hpp"
 #include "trainer/critic.hpp"
+#include "trainer/distributed.hpp"
 #include "trainer/td_targets.hpp"
 #include "trainer/train_config.hpp"
 
@@ -57,17 +58,26 @@ void write_atomic(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
-// FNV-1a (64-bit) of a file's bytes, as 16 hex digits.
-std::string file_checksum(const fs::path& path) {
-  const std::string bytes = read_text(path);
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
+// FNV-1a (64-bit) of n bytes, continuing from h.
+uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
     h *= 0x100000001b3ull;
   }
+  return h;
+}
+
+std::string hex64(uint64_t h) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+// FNV-1a (64-bit) of a file's bytes, as 16 hex digits.
+std::string file_checksum(const fs::path& path) {
+  const std::string bytes = read_text(path);
+  return hex64(fnv1a(bytes.data(), bytes.size()));
 }
 
 std::string json_number(double v) {
@@ -89,13 +99,16 @@ extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 // ---- configuration ---------------------------------------------------------------------------------
 
-// The device of `critic.device`: auto picks CUDA when LibTorch sees a GPU.
-torch::Device critic_device(const std::string& setting) {
+// The device of `critic.device`: auto picks CUDA when LibTorch sees a GPU. With several processes
+// on a node, each takes the GPU of its node-local rank (one rank per GPU).
+torch::Device critic_device(const std::string& setting, int local_rank) {
   const bool cuda = torch::cuda::is_available();
   if (setting == "cuda" && !cuda)
     throw std::runtime_error("critic.device = \"cuda\" but LibTorch sees no CUDA device");
-  return (setting == "cuda" || (setting == "auto" && cuda)) ? torch::Device(torch::kCUDA)
-                                                             : torch::Device(torch::kCPU);
+  if (!(setting == "cuda" || (setting == "auto" && cuda))) return torch::Device(torch::kCPU);
+  if (local_rank == 0) return torch::Device(torch::kCUDA);
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
 }
 
 ValueNet make_value_net(MlpShape shape, torch::Device device) {
@@ -158,13 +171,16 @@ struct ReplayBuffer {
     }
   }
 
+  // The rank sits above the minibatch's 20 bits (train.minibatches <= 2^20), so every rank draws
+  // its own indices and rank 0 draws those of a single-process run.
   torch::Tensor sample_indices(uint64_t seed, uint32_t iteration, uint32_t minibatch,
-                               int64_t count) const {
+                               int64_t count, uint32_t rank = 0) const {
     torch::Tensor idx = torch::empty({count}, torch::kInt64);
     auto acc = idx.accessor<int64_t, 1>();
     for (int64_t j = 0; j < count; j += 4) {
       const PhiloxCounter bits = philox4x32_10(
-          philox_counter(iteration, minibatch, static_cast<uint32_t>(j / 4), 0, RandomStream::kReplay),
+          philox_counter(iteration, minibatch | (rank << 20), static_cast<uint32_t>(j / 4), 0,
+                         RandomStream::kReplay),
           philox_key(seed));
       for (int64_t w = 0; w < 4 && j + w < count; ++w)
         acc[j + w] = static_cast<int64_t>((static_cast<uint64_t>(bits.c[w]) * static_cast<uint64_t>(size)) >> 32);
@@ -322,8 +338,9 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
   return results;
 }
 
-// state.toml of a checkpoint directory, after checking every file against its checksum.
-toml::table verified_state(const fs::path& dir) {
+// state.toml of a checkpoint directory, after checking every file against its checksum and, when
+// world_size > 0, that it was written by a run of that many processes.
+toml::table verified_state(const fs::path& dir, int64_t world_size = 0) {
   if (!fs::is_directory(dir)) throw std::runtime_error(dir.string() + ": no such checkpoint");
   toml::table state;
   try {
@@ -334,10 +351,16 @@ toml::table verified_state(const fs::path& dir) {
   }
   if (state["format"].value_or<int64_t>(0) != 1)
     throw std::runtime_error((dir / "state.toml").string() + ": unknown checkpoint format");
-  if (state["world_size"].value_or<int64_t>(1) != 1)
-    throw std::runtime_error(dir.string() + ": written by a run on " +
-                             std::to_string(state["world_size"].value_or<int64_t>(1)) +
-                             " processes; resume it on the same number");
+  const int64_t written_by = state["world_size"].value_or<int64_t>(1);
+  if (written_by < 1)
+    throw std::runtime_error((dir / "state.toml").string() + ": bad world_size " + std::to_string(written_by));
+  if (world_size > 0 && written_by != world_size)
+    throw std::runtime_error(dir.string() + ": written by a run on " + std::to_string(written_by) +
+                             " process(es), this one has " + std::to_string(world_size) +
+                             "; resume it on the same number (" +
+                             (written_by == 1 ? std::string("without mpirun")
+                                              : "mpirun -np " + std::to_string(written_by)) +
+                             "): each process's replay buffer is part of the checkpoint");
   const toml::table* sums = state["checksums"].as_table();
   if (!sums) throw std::runtime_error((dir / "state.toml").string() + ": no checksums");
   for (auto&& [name, value] : *sums) {
@@ -355,23 +378,43 @@ toml::table verified_state(const fs::path& dir) {
 struct IterationStats {
   int64_t steps = 0, episodes = 0;
   double success = 0, collision = 0, fall = 0, cost = 0;
+  int64_t own_steps = 0;                      // this process's steps (steps: the job's)
+  int64_t knot_iterations = 0;                // this process's actor knot-iterations (benchmark)
+  double collect_seconds = 0, update_seconds = 0;  // this process's (benchmark)
 };
 
+// Test-only hooks (`dmpc train --inject-failure`, `--dump-parameters`).
+struct TrainHooks {
+  int fail_rank = -1;
+  int64_t fail_iteration = 0;  // the iteration (1-based) that fails on fail_rank
+  bool fail_with_nan = false;  // a NaN critic loss instead of an exception
+  std::string dump_dir;        // each process writes its critic and target parameters here
+};
+
+// The file of rank r's replay buffer in a checkpoint (rank 0's keeps the single-process name).
+std::string replay_file(int rank) {
+  return rank == 0 ? std::string("replay.pt") : "replay-rank-" + std::to_string(rank) + ".pt";
+}
+
+// Data parallel over the processes of `comm`: process r runs environments r·B … r·B + B − 1 and
+// fills its own replay buffer; each minibatch's gradient is averaged over the processes (sum_to_all
+// is bit-identical everywhere), so the critic, its target and the optimizer stay identical on every
+// process, which is checked after every update phase. Rank 0 evaluates and writes the run directory.
 template <typename System>
 class Trainer {
  public:
   static constexpr int NX = System::kStateDim, NU = System::kInputDim;
   using Params = ActorCostParams<double, NX, NU>;
 
-  Trainer(const RunConfig& cfg, const fs::path& run_dir)
-      : cfg_(cfg), run_dir_(run_dir), shape_(critic_shape(cfg)),
-        device_(critic_device(cfg.critic.device)), pool_(static_cast<size_t>(cfg.env.threads)),
+  Trainer(const RunConfig& cfg, const fs::path& run_dir, Comm& comm, TrainHooks hooks = {})
+      : cfg_(cfg), run_dir_(run_dir), comm_(comm), hooks_(std::move(hooks)), shape_(critic_shape(cfg)),
+        device_(critic_device(cfg.critic.device, comm.local_rank())), pool_(static_cast<size_t>(cfg.env.threads)),
         critic_(make_value_net(shape_, device_)), target_(make_value_net(shape_, device_)),
         optimizer_(critic_->parameters(), torch::optim::AdamWOptions(cfg.critic.learning_rate)
                                               .weight_decay(cfg.critic.weight_decay)),
         replay_(cfg.train.replay_capacity, shape_.inputs, device_),
         env_(sys_, cfg.env.task, make_noise_model<NU>(cfg.env.process_noise, cfg.env.input_weight),
-             cfg.env.seed, static_cast<size_t>(cfg.env.batch), pool_),
+             cfg.env.seed, static_cast<size_t>(cfg.env.batch), pool_, first_env_id(cfg, comm)),
         value_params_(make_cost_params(sys_, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
                                        cfg.env.task.binary_goal_radius)),
         actor_(sys_, cfg.actor, value_params_, cfg.env.task.input_limit,
@@ -387,19 +430,47 @@ class Trainer {
                            .params);
     load_flat(target_, to_flat(critic_));
     publish_target();
+    check_identical("at initialisation");
   }
 
   int64_t iteration() const { return iteration_; }
 
-  // One learning iteration: collect B episodes, update the critic, publish the target.
+  // One learning iteration: collect B episodes (on every process), update the critic, publish the
+  // target. stats and loss are over all processes.
   void step(IterationStats& stats, double& loss) {
+    if (comm_.rank() == hooks_.fail_rank && iteration_ + 1 == hooks_.fail_iteration && !hooks_.fail_with_nan)
+      throw std::runtime_error("injected failure (--inject-failure) in iteration " +
+                               std::to_string(iteration_ + 1));
     const bool warmup = iteration_ < cfg_.train.warmup_iterations;
     actor_.set_params(warmup ? warmup_params_ : value_params_);
+    const auto t0 = std::chrono::steady_clock::now();
     collect(stats);
+    const auto t1 = std::chrono::steady_clock::now();
     loss = update_critic();
+    stats.collect_seconds = std::chrono::duration<double>(t1 - t0).count();
+    stats.update_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    stats.own_steps = stats.steps;
+    if (comm_.distributed()) {  // the figures of the whole batch, over every process
+      double sums[6] = {static_cast<double>(stats.steps), static_cast<double>(stats.episodes),
+                        stats.success, stats.collision, stats.fall, stats.cost};
+      comm_.sum_to_all(sums, 6);
+      stats.steps = static_cast<int64_t>(sums[0]);
+      stats.episodes = static_cast<int64_t>(sums[1]);
+      stats.success = sums[2];
+      stats.collision = sums[3];
+      stats.fall = sums[4];
+      stats.cost = sums[5];
+      check_identical("after iteration " + std::to_string(iteration_ + 1));
+    }
+    const double n = static_cast<double>(stats.episodes);
+    stats.success /= n;
+    stats.collision /= n;
+    stats.fall /= n;
+    stats.cost /= n;
     ++iteration_;
     env_steps_ += stats.steps;
     episodes_ += stats.episodes;
+    if (!hooks_.dump_dir.empty()) dump_parameters();
   }
 
   EvalSummary evaluate_fixed() {
@@ -409,53 +480,68 @@ class Trainer {
     return summarize(results);
   }
 
+  // Collective: every process writes its replay buffer, rank 0 everything else and state.toml
+  // (with every file's checksum and the world size), then renames the directory into place.
   void save_checkpoint(double wall_seconds) {
     const fs::path dir = run_dir_ / "checkpoints";
-    fs::create_directories(dir);
     char name[32];
     std::snprintf(name, sizeof name, "iter-%06lld", static_cast<long long>(iteration_));
     const fs::path tmp = dir / (std::string(".tmp-") + name), final_dir = dir / name;
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    torch::save(critic_, (tmp / "critic.pt").string());
-    torch::save(target_, (tmp / "target.pt").string());
-    torch::save(optimizer_, (tmp / "optimizer.pt").string());
-    replay_.save(tmp / "replay.pt");
-    write_atomic(tmp / "config.toml", cfg_.resolved);
-    toml::table state{{"format", 1},
-                      {"iteration", iteration_},
-                      {"env_steps", env_steps_},
-                      {"episodes", episodes_},
-                      {"wall_seconds", wall_seconds},
-                      {"system", cfg_.env.system},
-                      {"world_size", 1}};
-    toml::table sums;
-    for (const char* f : {"critic.pt", "target.pt", "optimizer.pt", "replay.pt", "config.toml"})
-      sums.insert(f, file_checksum(tmp / f));
-    state.insert("checksums", sums);
-    std::ostringstream os;
-    os << state << "\n";
-    write_atomic(tmp / "state.toml", os.str());
-    fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
-    write_atomic(dir / "latest", std::string(name) + "\n");
-    // Keep the newest few.
-    std::vector<fs::path> all;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_directory() && e.path().filename().string().rfind("iter-", 0) == 0) all.push_back(e.path());
-    std::sort(all.begin(), all.end());
-    for (size_t i = 0; i + static_cast<size_t>(cfg_.train.keep_checkpoints) < all.size(); ++i)
-      fs::remove_all(all[i]);
+    const bool root = comm_.rank() == 0;
+    if (root) {
+      fs::create_directories(dir);
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+    }
+    comm_.barrier();
+    const std::string mine = replay_file(comm_.rank());
+    replay_.save(tmp / mine);
+    const std::vector<uint64_t> replay_sums = comm_.gather(std::stoull(file_checksum(tmp / mine), nullptr, 16));
+    if (root) {
+      torch::save(critic_, (tmp / "critic.pt").string());
+      torch::save(target_, (tmp / "target.pt").string());
+      torch::save(optimizer_, (tmp / "optimizer.pt").string());
+      write_atomic(tmp / "config.toml", cfg_.resolved);
+      toml::table state{{"format", 1},
+                        {"iteration", iteration_},
+                        {"env_steps", env_steps_},
+                        {"episodes", episodes_},
+                        {"wall_seconds", wall_seconds},
+                        {"system", cfg_.env.system},
+                        {"world_size", comm_.size()}};
+      toml::table sums;
+      for (const char* f : {"critic.pt", "target.pt", "optimizer.pt", "config.toml"})
+        sums.insert(f, file_checksum(tmp / f));
+      for (int r = 0; r < comm_.size(); ++r) sums.insert(replay_file(r), hex64(replay_sums[static_cast<size_t>(r)]));
+      state.insert("checksums", sums);
+      std::ostringstream os;
+      os << state << "\n";
+      write_atomic(tmp / "state.toml", os.str());
+      fs::remove_all(final_dir);
+      fs::rename(tmp, final_dir);
+      write_atomic(dir / "latest", std::string(name) + "\n");
+      // Keep the newest few.
+      std::vector<fs::path> all;
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_directory() && e.path().filename().string().rfind("iter-", 0) == 0) all.push_back(e.path());
+      std::sort(all.begin(), all.end());
+      for (size_t i = 0; i + static_cast<size_t>(cfg_.train.keep_checkpoints) < all.size(); ++i)
+        fs::remove_all(all[i]);
+    }
+    comm_.barrier();
   }
 
-  // Loads a checkpoint directory (verified); returns its wall time.
+  // Loads a checkpoint directory (verified by rank 0; every process loads the shared critic,
+  // target and optimizer and its own replay buffer); returns its wall time.
   double load_checkpoint(const fs::path& dir) {
-    const toml::table state = verified_state(dir);
+    if (comm_.rank() == 0) verified_state(dir, comm_.size());
+    comm_.barrier();
+    const toml::table state = toml::parse_file((dir / "state.toml").string());
     try {
       torch::load(critic_, (dir / "critic.pt").string(), device_);
       torch::load(target_, (dir / "target.pt").string(), device_);
       torch::load(optimizer_, (dir / "optimizer.pt").string(), device_);
-      replay_.load(dir / "replay.pt");
+      replay_.load(dir / replay_file(comm_.rank()));
     } catch (const c10::Error& e) {
       throw std::runtime_error(dir.string() + ": checkpoint cannot be loaded: " +
                                std::string(e.what_without_backtrace()));
@@ -464,6 +550,7 @@ class Trainer {
     env_steps_ = state["env_steps"].value_or<int64_t>(0);
     episodes_ = state["episodes"].value_or<int64_t>(0);
     publish_target();
+    check_identical("after loading " + dir.string());
     return state["wall_seconds"].value_or(0.0);
   }
 
@@ -472,9 +559,48 @@ class Trainer {
   int64_t episodes() const { return episodes_; }
 
  private:
+  static uint32_t first_env_id(const RunConfig& cfg, const Comm& comm) {
+    if (comm.size() > 4096)
+      throw std::runtime_error("at most 4096 processes are supported (replay sampling streams)");
+    const int64_t first = static_cast<int64_t>(comm.rank()) * cfg.env.batch;
+    if (first + cfg.env.batch > (int64_t{1} << 32))
+      throw std::runtime_error("env.batch x processes exceeds 2^32 environment ids");
+    return static_cast<uint32_t>(first);
+  }
+
   void publish_target() {
     target_flat_ = to_flat(target_);
     actor_.set_value({shape_, target_flat_.data()});
+  }
+
+  // The critic's and the target's parameters as float32 bytes, in module order.
+  std::string parameter_bytes() {
+    std::string bytes;
+    for (ValueNet* net : {&critic_, &target_})
+      for (const torch::Tensor& p : (*net)->parameters()) {
+        const torch::Tensor h = p.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+        bytes.append(reinterpret_cast<const char*>(h.data_ptr<float>()),
+                     static_cast<size_t>(h.numel()) * sizeof(float));
+      }
+    return bytes;
+  }
+
+  // Every process must hold the same bits; rank 0 compares their hashes.
+  void check_identical(const std::string& when) {
+    if (!comm_.distributed()) return;
+    const std::string bytes = parameter_bytes();
+    const std::vector<uint64_t> hashes = comm_.gather(fnv1a(bytes.data(), bytes.size()));
+    for (size_t r = 1; r < hashes.size(); ++r)
+      if (hashes[r] != hashes[0])
+        throw std::runtime_error("the critic's parameters on rank " + std::to_string(r) +
+                                 " differ from rank 0's " + when +
+                                 " (processes on different CPU types or LibTorch builds?)");
+  }
+
+  void dump_parameters() {
+    fs::create_directories(hooks_.dump_dir);
+    write_atomic(fs::path(hooks_.dump_dir) / ("rank-" + std::to_string(comm_.rank()) + ".bin"),
+                 parameter_bytes());
   }
 
   void collect(IterationStats& stats) {
@@ -497,6 +623,7 @@ class Trainer {
       control_step(env_, actor_, task, shift, goals, x, tau, u, active);
       for (size_t i = 0; i < batch; ++i) {
         if (!active[i]) continue;
+        stats.knot_iterations += static_cast<int64_t>(actor_.result(i).iterations) * actor_.horizon_knots(tau[i]);
         // The critic values the path cost of the paper's Eq. 4: the task's cost plus ½ uᵀRu δt.
         double control = 0;
         if (cfg_.critic.control_cost)
@@ -537,19 +664,41 @@ class Trainer {
       ++stats.episodes;
     }
     replay_.add(zs, ps, bs, ds, zbs);
-    const double n = static_cast<double>(stats.episodes);
-    stats.success /= n;
-    stats.collision /= n;
-    stats.fall /= n;
-    stats.cost /= n;
+  }
+
+  // Σ over processes of every parameter's gradient, then ÷ P: the gradient of the mean loss over
+  // all processes' minibatches. The local loss rides along (the last entry).
+  double average_gradients(double local_loss) {
+    std::vector<torch::Tensor> params = critic_->parameters();
+    std::vector<double> flat;
+    for (const torch::Tensor& p : params) {
+      const torch::Tensor g = p.grad().detach().to(torch::kCPU).to(torch::kFloat64).contiguous();
+      flat.insert(flat.end(), g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
+    }
+    flat.push_back(local_loss);
+    comm_.sum_to_all(flat.data(), flat.size());
+    const double world = static_cast<double>(comm_.size());
+    size_t at = 0;
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : params) {
+      torch::Tensor g = p.grad();
+      const torch::Tensor mean =
+          torch::from_blob(flat.data() + at, g.sizes(), torch::kFloat64).div(world);
+      g.copy_(mean.to(g.dtype()).to(g.device()));
+      at += static_cast<size_t>(g.numel());
+    }
+    return flat.back() / world;
   }
 
   double update_critic() {
     if (replay_.size == 0 || cfg_.train.minibatches == 0) return std::numeric_limits<double>::quiet_NaN();
+    const bool poison = hooks_.fail_with_nan && comm_.rank() == hooks_.fail_rank &&
+                        iteration_ + 1 == hooks_.fail_iteration;
     double loss_sum = 0;
     for (int64_t k = 0; k < cfg_.train.minibatches; ++k) {
       const torch::Tensor idx = replay_.sample_indices(cfg_.env.seed, static_cast<uint32_t>(iteration_),
-                                                       static_cast<uint32_t>(k), cfg_.train.minibatch_size);
+                                                       static_cast<uint32_t>(k), cfg_.train.minibatch_size,
+                                                       static_cast<uint32_t>(comm_.rank()));
       const torch::Tensor z = replay_.z.index_select(0, idx);
       torch::Tensor y;
       {
@@ -558,12 +707,20 @@ class Trainer {
         y = replay_.partial.index_select(0, idx) +
             replay_.bootstrap.index_select(0, idx) * replay_.discount.index_select(0, idx) * boot;
       }
-      const torch::Tensor loss = torch::mse_loss(critic_->forward(z), y);
+      torch::Tensor loss = torch::mse_loss(critic_->forward(z), y);
+      if (poison) loss = loss * std::numeric_limits<float>::quiet_NaN();
       optimizer_.zero_grad();
       loss.backward();
+      const double local = loss.item<double>();
+      // A rank whose loss is not finite stops the job here, before its gradient reaches the others.
+      if (!std::isfinite(local))
+        throw std::runtime_error(std::string("the critic's loss is ") + (std::isnan(local) ? "NaN" : "infinite") +
+                                 " in iteration " +
+                                 std::to_string(iteration_ + 1) + ", minibatch " + std::to_string(k + 1) +
+                                 (poison ? " (injected by --inject-failure)" : ""));
+      loss_sum += comm_.distributed() ? average_gradients(local) : local;
       optimizer_.step();
       polyak_update(target_, critic_, cfg_.critic.polyak);
-      loss_sum += loss.item<double>();
     }
     publish_target();
     return loss_sum / static_cast<double>(cfg_.train.minibatches);
@@ -571,6 +728,8 @@ class Trainer {
 
   RunConfig cfg_;
   fs::path run_dir_;
+  Comm& comm_;
+  TrainHooks hooks_;
   MlpShape shape_;
   torch::Device device_;
   System sys_{};
@@ -638,26 +797,39 @@ std::string format_duration(double s) {
 }
 
 template <typename System>
-void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, int64_t stop_after) {
+void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, int64_t stop_after,
+                  Comm& comm, const TrainHooks& hooks) {
   torch::set_num_threads(1);  // the critic is tiny; one thread keeps its arithmetic reproducible
-  Trainer<System> trainer(cfg, run_dir);
+  Trainer<System> trainer(cfg, run_dir, comm, hooks);
+  const bool root = comm.rank() == 0;  // rank 0 evaluates, writes the metrics and prints
   double wall_offset = 0;
   if (resume) {
     const fs::path latest = run_dir / "checkpoints" / "latest";
     if (!fs::exists(latest))
       throw std::runtime_error(run_dir.string() + ": no checkpoint to resume from");
     wall_offset = trainer.load_checkpoint(latest_checkpoint(latest));
-    truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration(), false);
-    truncate_metrics(run_dir / "metrics.csv", trainer.iteration(), true);
-    std::printf("resuming %s at iteration %lld\n", run_dir.string().c_str(),
-                static_cast<long long>(trainer.iteration()));
+    if (root) {
+      truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration(), false);
+      truncate_metrics(run_dir / "metrics.csv", trainer.iteration(), true);
+      std::printf("resuming %s at iteration %lld\n", run_dir.string().c_str(),
+                  static_cast<long long>(trainer.iteration()));
+    }
   }
-  if (!fs::exists(run_dir / "metrics.csv")) write_atomic(run_dir / "metrics.csv", std::string(kCsvHeader) + "\n");
-  std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
-  std::ofstream csv(run_dir / "metrics.csv", std::ios::app);
+  if (root && comm.distributed())
+    std::printf("data parallel: %d processes x %lld environments (%lld in all), minibatches of %d x %lld\n",
+                comm.size(), static_cast<long long>(cfg.env.batch),
+                static_cast<long long>(cfg.env.batch * comm.size()), comm.size(),
+                static_cast<long long>(cfg.train.minibatch_size));
+  if (root && !fs::exists(run_dir / "metrics.csv"))
+    write_atomic(run_dir / "metrics.csv", std::string(kCsvHeader) + "\n");
+  std::ofstream jsonl, csv;
+  if (root) {
+    jsonl.open(run_dir / "metrics.jsonl", std::ios::app);
+    csv.open(run_dir / "metrics.csv", std::ios::app);
+  }
 
   // The untrained critic's evaluation, as iteration 0 (the baseline every curve starts from).
-  if (!resume) {
+  if (root && !resume) {
     const EvalSummary ev = trainer.evaluate_fixed();
     std::ostringstream j, c;
     j << "{\"iteration\": 0, \"env_steps\": 0, \"episodes\": 0, \"wall_time\": 0";
@@ -690,6 +862,15 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
     const int64_t it = trainer.iteration();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const bool eval_now = it % cfg.train.eval_every == 0 || it == total;
+    // Every process stops together: a signal that reached one of them stops them all.
+    double interrupted = g_interrupted ? 1.0 : 0.0;
+    comm.sum_to_all(&interrupted, 1);
+    const bool stop_now = interrupted > 0 || (stop_after > 0 && it - first >= stop_after);
+    if (!root) {
+      if (it % cfg.train.checkpoint_every == 0 || it == total || stop_now) trainer.save_checkpoint(0);
+      if (stop_now) break;
+      continue;
+    }
     EvalSummary ev;
     if (eval_now) {
       ev = trainer.evaluate_fixed();
@@ -720,7 +901,6 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
     jsonl << j.str() << std::flush;
     csv << c.str() << std::flush;
 
-    const bool stop_now = g_interrupted || (stop_after > 0 && it - first >= stop_after);
     if (it % cfg.train.checkpoint_every == 0 || it == total || stop_now) trainer.save_checkpoint(wall);
 
     // Progress.
@@ -747,9 +927,10 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
       break;
     }
   }
-  if (tty) std::printf("\n");
+  if (tty && root) std::printf("\n");
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  if (!root) return;
   if (stopped_early) {
     std::printf("stopped at iteration %lld of %lld%s; continue with: dmpc train --out %s --resume\n",
                 static_cast<long long>(trainer.iteration()), static_cast<long long>(total),
@@ -779,7 +960,41 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
 
 }  // namespace
 
+namespace {
+
+// "RANK:ITERATION" or "RANK:ITERATION:nan" (test-only).
+TrainHooks parse_hooks(const TrainRequest& request) {
+  TrainHooks h;
+  h.dump_dir = request.dump_parameters;
+  if (request.inject_failure.empty()) return h;
+  const std::string& t = request.inject_failure;
+  const std::string bad = "--inject-failure " + t + ": expected RANK:ITERATION or RANK:ITERATION:nan";
+  const size_t a = t.find(':');
+  if (a == std::string::npos) throw std::runtime_error(bad);
+  const size_t b = t.find(':', a + 1);
+  try {
+    size_t used = 0;
+    h.fail_rank = std::stoi(t.substr(0, a), &used);
+    if (used != a) throw std::runtime_error(bad);
+    const std::string iteration = t.substr(a + 1, b == std::string::npos ? std::string::npos : b - a - 1);
+    h.fail_iteration = std::stoll(iteration, &used);
+    if (used != iteration.size()) throw std::runtime_error(bad);
+  } catch (const std::logic_error&) {
+    throw std::runtime_error(bad);
+  }
+  if (b != std::string::npos) {
+    if (t.substr(b + 1) != "nan") throw std::runtime_error(bad);
+    h.fail_with_nan = true;
+  }
+  if (h.fail_rank < 0 || h.fail_iteration < 1) throw std::runtime_error(bad);
+  return h;
+}
+
+}  // namespace
+
 void train(const TrainRequest& request) {
+  Comm& comm = Comm::world();
+  const TrainHooks hooks = parse_hooks(request);
   fs::path run_dir = request.out;
   ConfigReader reader = ConfigReader::from_string("", "<none>");
   if (request.resume) {
@@ -796,19 +1011,23 @@ void train(const TrainRequest& request) {
     if (run_dir.empty()) run_dir = fs::path("runs") / fs::path(request.config).stem();
   }
   const RunConfig cfg = read_run_config(reader);
-  if (!request.resume) {
-    if (fs::exists(run_dir / "checkpoints") || fs::exists(run_dir / "metrics.jsonl"))
-      throw std::runtime_error(run_dir.string() +
-                               " already holds a run: continue it with --resume, or choose another --out");
-    fs::create_directories(run_dir);
-    write_atomic(run_dir / "config.toml", cfg.resolved);
-  } else {
-    fs::remove(run_dir / "FINISHED");
+  // Rank 0 owns the run directory (on a file system every process sees); the others wait for it.
+  if (comm.rank() == 0) {
+    if (!request.resume) {
+      if (fs::exists(run_dir / "checkpoints") || fs::exists(run_dir / "metrics.jsonl"))
+        throw std::runtime_error(run_dir.string() +
+                                 " already holds a run: continue it with --resume, or choose another --out");
+      fs::create_directories(run_dir);
+      write_atomic(run_dir / "config.toml", cfg.resolved);
+    } else {
+      fs::remove(run_dir / "FINISHED");
+    }
   }
+  comm.barrier();
   if (cfg.env.system == "ballbot") {
-    run_training<Ballbot<double>>(cfg, run_dir, request.resume, request.stop_after);
+    run_training<Ballbot<double>>(cfg, run_dir, request.resume, request.stop_after, comm, hooks);
   } else {
-    run_training<PointMass<double>>(cfg, run_dir, request.resume, request.stop_after);
+    run_training<PointMass<double>>(cfg, run_dir, request.resume, request.stop_after, comm, hooks);
   }
 }
 
@@ -936,6 +1155,80 @@ void evaluate(const EvalRequest& request) {
   } else {
     run_eval<PointMass<double>>(cfg, ckpt, request);
   }
+}
+
+// ---- dmpc bench train ----------------------------------------------------------------------------------------
+
+namespace {
+
+template <typename System>
+BenchTrainFigures bench_rounds(const RunConfig& cfg, Comm& comm, int64_t rounds) {
+  Trainer<System> trainer(cfg, fs::path(), comm);
+  IterationStats warm;
+  double loss;
+  trainer.step(warm, loss);  // untimed: first allocations, the first replay contents
+  comm.barrier();
+  BenchTrainFigures f;
+  double own_steps = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < rounds; ++r) {
+    IterationStats stats;
+    trainer.step(stats, loss);
+    // stats.steps is the job's (summed over processes); the knot-iterations are this process's.
+    f.env_steps += static_cast<double>(stats.steps);
+    own_steps += static_cast<double>(stats.own_steps);
+    f.knot_iterations += static_cast<double>(stats.knot_iterations);
+    f.update_seconds += stats.update_seconds;
+    f.critic_updates += static_cast<double>(cfg.train.minibatches);
+  }
+  comm.barrier();
+  f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  f.own_env_steps = own_steps;
+  return f;
+}
+
+template <typename System>
+BenchTrainResult run_bench_train(const RunConfig& cfg, const BenchTrainRequest& r) {
+  torch::set_num_threads(1);
+  Comm& comm = Comm::world();
+  BenchTrainResult out;
+  out.world_size = comm.size();
+  out.rank = comm.rank();
+  out.threads = static_cast<int>(cfg.env.threads);
+  out.critic_device = critic_device(cfg.critic.device, comm.local_rank()).str();
+  if (r.baseline) {  // rank 0 alone, the others idle (sleeping, not spinning, in the barrier)
+    if (comm.rank() == 0) {
+      out.baseline = bench_rounds<System>(cfg, Comm::self(), r.rounds);
+      out.has_baseline = true;
+    }
+    comm.idle_barrier();
+  }
+  BenchTrainFigures job = bench_rounds<System>(cfg, comm, r.rounds);
+  out.own = job;
+  out.own.env_steps = job.own_env_steps;
+  double knots = job.knot_iterations;
+  comm.sum_to_all(&knots, 1);
+  out.aggregate = job;
+  out.aggregate.knot_iterations = knots;
+  return out;
+}
+
+}  // namespace
+
+BenchTrainResult bench_train(const BenchTrainRequest& r) {
+  ConfigReader reader = r.config.empty() ? ConfigReader::from_string("", "<defaults>")
+                                         : ConfigReader::from_file(r.config);
+  for (const std::string& o : r.overrides) reader.set_override(o);
+  reader.set_override("env.system=\"" + r.env + "\"");
+  RunConfig cfg = read_run_config(reader);
+  cfg.env.batch = r.batch;
+  cfg.env.threads = r.threads;
+  cfg.actor.horizon = cfg.actor.knot_dt * static_cast<double>(r.knots);
+  cfg.actor.solver.max_iterations = static_cast<int32_t>(r.iters);
+  cfg.train.minibatches = r.minibatches;
+  cfg.train.warmup_iterations = 0;
+  if (cfg.env.system == "ballbot") return run_bench_train<Ballbot<double>>(cfg, r);
+  return run_bench_train<PointMass<double>>(cfg, r);
 }
 
 }  // namespace dmpc

@@ -15,6 +15,12 @@ struct TrainRequest {
   std::string out;                     // run directory (default runs/<config name>)
   bool resume = false;
   int64_t stop_after = 0;  // stop (resumably) after this many iterations of this call; 0 = no
+  // Test-only: "RANK:ITERATION[:nan]" makes that process fail in that iteration (an exception, or
+  // a NaN critic loss), to test that a failing process stops the whole job.
+  std::string inject_failure;
+  // Test-only: after every iteration each process writes its critic and target parameters
+  // (float32, module order) to <dir>/rank-R.bin.
+  std::string dump_parameters;
 };
 
 // Runs or resumes training; throws with a message naming what is wrong.
@@ -33,5 +39,38 @@ struct EvalRequest {
 };
 
 void evaluate(const EvalRequest& request);
+
+// `dmpc bench train`: a few iterations of the training loop itself (collect with the MPC actor,
+// then the critic's minibatches), on every process of the job.
+struct BenchTrainRequest {
+  std::string env = "ballbot";
+  std::string config;                  // configuration (default: built-in), with --set overrides
+  std::vector<std::string> overrides;
+  int64_t batch = 64;                  // environments per process
+  int64_t knots = 25;                  // actor knots (horizon = knots × actor.knot_dt)
+  int64_t iters = 1;                   // iLQR iterations per control step
+  int64_t threads = 1;                 // CPU threads per process
+  int64_t rounds = 3;                  // timed training iterations (after one untimed)
+  int64_t minibatches = 100;           // critic updates per iteration
+  bool baseline = false;               // rank 0 first runs the same work alone (efficiency)
+};
+
+struct BenchTrainFigures {
+  double seconds = 0;  // wall time of the timed iterations
+  double env_steps = 0, knot_iterations = 0, critic_updates = 0, update_seconds = 0;
+  double own_env_steps = 0;  // this process's share of env_steps
+};
+
+struct BenchTrainResult {
+  int world_size = 1, rank = 0;
+  std::string critic_device;
+  int threads = 1;
+  BenchTrainFigures own;        // this process's work and time
+  BenchTrainFigures aggregate;  // every process's work over the job's wall time (rank 0)
+  bool has_baseline = false;
+  BenchTrainFigures baseline;   // rank 0 alone (with --baseline)
+};
+
+BenchTrainResult bench_train(const BenchTrainRequest& request);
 
 }  // namespace dmpc
