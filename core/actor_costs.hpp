@@ -407,21 +407,12 @@ struct ActorCost {
     return s;
   }
 
-  // q_f at the end of the episode; derivatives into (g, H) when they are given.
+  // q_f at the end of the episode: the exact distance (or the binary rule), with the derivatives
+  // of the smoothed distance added into (g, H) when they are given.
   DMPC_HD T task_terminal(const typename System::State& x, Vec<T, NX>* g, Mat<T, NX, NX>* H) const {
-    const ActorCostParams<T, NX, NU>& p = *params;
-    const T dx = x[0] - goal_x, dy = x[1] - goal_y;
-    const T dist = sqrt(dx * dx + dy * dy);
-    if (p.task_cost == CostKind::kBinary) return dist <= p.binary_goal_radius ? T(0) : T(1);
-    if (g && H) {
-      const T eps = p.terminal_smoothing;
-      const T s = sqrt(dist * dist + eps * eps);
-      (*g)[0] = dx / s;
-      (*g)[1] = dy / s;
-      (*H)(0, 0) = (T(1) - dx * dx / (s * s)) / s;
-      (*H)(1, 1) = (T(1) - dy * dy / (s * s)) / s;
-      (*H)(0, 1) = (*H)(1, 0) = -dx * dy / (s * s * s);
-    }
+    if (g && H) task_running(x, g, H);
+    const T dist = goal_distance(x[0], x[1], goal_x, goal_y);
+    if (params->task_cost == CostKind::kBinary) return dist <= params->binary_goal_radius ? T(0) : T(1);
     return dist;
   }
 };
