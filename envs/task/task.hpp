@@ -132,20 +132,22 @@ DMPC_HD T distance_to_segment(const WallSegment<T>& w, T px, T py) {
 }
 
 // Touching counts as a collision: the robot collides when its ball centre comes within
-// (inclusive) robot_clearance of a wall's surface.
+// (inclusive) robot_clearance of a wall's surface. A positive margin widens every wall's zone.
 template <typename T>
-DMPC_HD bool hits_wall(const TaskParams<T>& task, T px, T py) {
+DMPC_HD bool hits_wall(const TaskParams<T>& task, T px, T py, T margin = T(0)) {
   for (int i = 0; i < task.wall_count; ++i) {
     const WallSegment<T>& w = task.walls[i];
-    if (distance_to_segment(w, px, py) <= T(0.5) * w.thickness + task.robot_clearance) return true;
+    if (distance_to_segment(w, px, py) <= T(0.5) * w.thickness + task.robot_clearance + margin)
+      return true;
   }
   return false;
 }
 
-// On the arena's edge is still inside; leaving it is a collision.
+// On the arena's edge is still inside; leaving it is a collision. A positive margin shrinks
+// the arena.
 template <typename T>
-DMPC_HD bool outside_arena(const TaskParams<T>& task, T px, T py) {
-  return fabs(px) > task.arena_half_x || fabs(py) > task.arena_half_y;
+DMPC_HD bool outside_arena(const TaskParams<T>& task, T px, T py, T margin = T(0)) {
+  return fabs(px) > task.arena_half_x - margin || fabs(py) > task.arena_half_y - margin;
 }
 
 template <typename T>
@@ -192,13 +194,7 @@ struct EpisodeStart {
 // True when (px, py) is at least `margin` clear of every wall's collision zone and of the edge.
 template <typename T>
 DMPC_HD bool clear_of_obstacles(const TaskParams<T>& task, T px, T py, T margin) {
-  if (fabs(px) > task.arena_half_x - margin || fabs(py) > task.arena_half_y - margin) return false;
-  for (int i = 0; i < task.wall_count; ++i) {
-    const WallSegment<T>& w = task.walls[i];
-    if (distance_to_segment(w, px, py) <= T(0.5) * w.thickness + task.robot_clearance + margin)
-      return false;
-  }
-  return true;
+  return !outside_arena(task, px, py, margin) && !hits_wall(task, px, py, margin);
 }
 
 // Start and goal of a training episode, drawn with the counter (env id, episode): the same for
@@ -224,8 +220,9 @@ DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed,
     const T py = sample_range(Range<T>{-task.arena_half_y, task.arena_half_y}, free.c[2]);
     if (!clear_of_obstacles(task, px, py, task.free_start_margin)) continue;
     const T time_left = sample_range(task.free_start_time_left, free.c[3]);
-    int32_t step = static_cast<int32_t>(floor((task.duration - time_left) / task.control_period));
-    step = step < 0 ? 0 : (step > task.steps_per_episode - 1 ? task.steps_per_episode - 1 : step);
+    const int32_t step =
+        clamp(static_cast<int32_t>(floor((task.duration - time_left) / task.control_period)),
+              int32_t(0), task.steps_per_episode - 1);
     s.x = px;
     s.y = py;
     s.step = step;
