@@ -3,8 +3,29 @@
 Bad input must end with a non-zero exit (not a crash: no signal) and exactly one line on stderr
 that starts with "dmpc: error:" and names the problem.
 """
+import json
+import os
 import subprocess
 import sys
+
+
+def train_args(config, out, settings, *extra):
+    """`dmpc train` arguments: the configuration, the run directory, one --set per setting."""
+    args = ["train", "--config", config, "--out", out]
+    for s in settings:
+        args += ["--set", s]
+    return args + list(extra)
+
+
+def metrics(run_dir):
+    """The records of a run directory's metrics.jsonl."""
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def learning_fields(records):
+    """Everything but the timings, which differ between any two runs."""
+    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_second")} for r in records]
 
 
 class Checks:

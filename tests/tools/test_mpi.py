@@ -14,7 +14,6 @@ Exits 77 (CTest: skipped) when dmpc was built without MPI or mpirun is missing. 
   - a rank that raises, or whose loss is NaN, ends the job with a non-zero exit within seconds
     and a message naming the rank.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dmpc_checks import Checks  # noqa: E402
+from dmpc_checks import Checks, learning_fields, metrics  # noqa: E402
+from dmpc_checks import train_args as checks_train_args  # noqa: E402
 
 DMPC, SOURCE, WITH_MPI = sys.argv[1], sys.argv[2], sys.argv[3]
 MPIRUN = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else shutil.which("mpirun")
@@ -59,19 +59,7 @@ def dmpc(ranks, *args, timeout=180):
 
 
 def train_args(out, settings, *extra):
-    args = ["train", "--config", CONFIG, "--out", out]
-    for s in COMMON + settings:
-        args += ["--set", s]
-    return args + list(extra)
-
-
-def metrics(run_dir):
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def learning_fields(records):
-    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_second")} for r in records]
+    return checks_train_args(CONFIG, out, COMMON + settings, *extra)
 
 
 TWO_RANKS = ["env.batch=16", "train.minibatch_size=128"]

@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dmpc_checks import Checks  # noqa: E402
+from dmpc_checks import Checks, learning_fields, metrics  # noqa: E402
+from dmpc_checks import train_args as checks_train_args  # noqa: E402
 
 DMPC, SOURCE = sys.argv[1], sys.argv[2]
 CONFIG = os.path.join(SOURCE, "configs", "default.toml")
@@ -30,20 +31,7 @@ run, check, expect_error = checks.run, checks.check, checks.expect_error
 
 
 def train_args(out, *extra):
-    args = ["train", "--config", CONFIG, "--out", out]
-    for s in SETTINGS:
-        args += ["--set", s]
-    return args + list(extra)
-
-
-def metrics(run_dir):
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def learning_fields(records):
-    # Everything but the timings, which differ between any two runs.
-    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_second")} for r in records]
+    return checks_train_args(CONFIG, out, SETTINGS, *extra)
 
 
 with tempfile.TemporaryDirectory() as tmp:
