@@ -348,52 +348,34 @@ def main():
     group.add_argument("--py-check", help="exit 1 if this committed Python module is stale")
     args = parser.parse_args()
     if args.py_out or args.py_check:
-        return python_main(args)
-    text = generate()
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
+        return write_or_check(generate_python(), args.py_out, args.py_check, "--py-out")
+    return write_or_check(generate(), args.out, args.check, "--out")
+
+
+def write_or_check(text, out, check, out_flag):
+    """Writes the generated text to `out`, or compares it with the committed file `check`."""
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
             f.write(text)
-        print(f"wrote {args.out} ({len(text.splitlines())} lines)")
+        print(f"wrote {out} ({len(text.splitlines())} lines)")
         return 0
-    with open(args.check, encoding="utf-8") as f:
+    with open(check, encoding="utf-8") as f:
         committed = f.read()
     # Other sympy versions may order common subexpressions differently: the text comparison is
-    # only meaningful with the version the header was made with (Debian 12's, as tools/setup.sh
+    # only meaningful with the version the file was made with (Debian 12's, as tools/setup.sh
     # installs). Exit 77 (CTest's "skipped") elsewhere rather than report a false difference.
     made_with = re.search(r"\(sympy ([^)]+)\)", committed.splitlines()[0])
     if made_with and made_with.group(1) != sp.__version__:
-        print(f"skipped: {args.check} was generated with sympy {made_with.group(1)}, "
+        print(f"skipped: {check} was generated with sympy {made_with.group(1)}, "
               f"this is sympy {sp.__version__}")
         return 77
     if committed != text:
-        print(f"{args.check} is stale: rerun the generator with --out {args.check} "
-              f"(sympy here is {sp.__version__}; the committed header names the one it was made with)",
+        print(f"{check} is stale: rerun the generator with {out_flag} {check} "
+              f"(sympy here is {sp.__version__}; the committed file names the one it was made with)",
               file=sys.stderr)
         return 1
-    print(f"{args.check} matches the generator")
-    return 0
-
-
-def python_main(args):
-    text = generate_python()
-    if args.py_out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.py_out)), exist_ok=True)
-        with open(args.py_out, "w", encoding="utf-8") as f:
-            f.write(text)
-        print(f"wrote {args.py_out} ({len(text.splitlines())} lines)")
-        return 0
-    with open(args.py_check, encoding="utf-8") as f:
-        committed = f.read()
-    made_with = re.search(r"\(sympy ([^)]+)\)", committed.splitlines()[0])
-    if made_with and made_with.group(1) != sp.__version__:
-        print(f"skipped: {args.py_check} was generated with sympy {made_with.group(1)}, "
-              f"this is sympy {sp.__version__}")
-        return 77
-    if committed != text:
-        print(f"{args.py_check} is stale: rerun the generator with --py-out {args.py_check}",
-              file=sys.stderr)
-        return 1
-    print(f"{args.py_check} matches the generator")
+    print(f"{check} matches the generator")
     return 0
 
 
