@@ -146,6 +146,19 @@ dmpc::IlqrSettings<double> our_settings(int iters, double tolerance) {
 
 // ---- Crocoddyl action models over our dynamics and cost ----------------------------------------
 
+// Crocoddyl's dynamically sized vectors as our fixed-size state and input.
+System::State state_of(const Eigen::Ref<const Eigen::VectorXd>& x) {
+  System::State s;
+  for (int i = 0; i < NX; ++i) s[i] = x[i];
+  return s;
+}
+
+System::Input input_of(const Eigen::Ref<const Eigen::VectorXd>& u) {
+  System::Input s;
+  for (int j = 0; j < NU; ++j) s[j] = u[j];
+  return s;
+}
+
 class BallbotKnot : public crocoddyl::ActionModelAbstract {
  public:
   BallbotKnot(std::shared_ptr<crocoddyl::StateVector> state, const Cost* cost, int k, double h)
@@ -154,10 +167,9 @@ class BallbotKnot : public crocoddyl::ActionModelAbstract {
   void calc(const std::shared_ptr<crocoddyl::ActionDataAbstract>& d,
             const Eigen::Ref<const Eigen::VectorXd>& x,
             const Eigen::Ref<const Eigen::VectorXd>& u) override {
-    System::State xs, xn;
-    System::Input us;
-    for (int i = 0; i < NX; ++i) xs[i] = x[i];
-    for (int j = 0; j < NU; ++j) us[j] = u[j];
+    const System::State xs = state_of(x);
+    const System::Input us = input_of(u);
+    System::State xn;
     ++calls;
     if (!dmpc::discrete_step(cost_->sys, dmpc::KnotIntegrator::kEuler, xs, us, h_, xn)) {
       d->xnext.setConstant(NAN);
@@ -170,18 +182,16 @@ class BallbotKnot : public crocoddyl::ActionModelAbstract {
 
   void calc(const std::shared_ptr<crocoddyl::ActionDataAbstract>& d,
             const Eigen::Ref<const Eigen::VectorXd>& x) override {  // terminal use: φ
-    System::State xs;
-    for (int i = 0; i < NX; ++i) xs[i] = x[i];
+    const System::State xs = state_of(x);
     d->cost = cost_->terminal(xs);
   }
 
   void calcDiff(const std::shared_ptr<crocoddyl::ActionDataAbstract>& d,
                 const Eigen::Ref<const Eigen::VectorXd>& x,
                 const Eigen::Ref<const Eigen::VectorXd>& u) override {
-    System::State xs, xn;
-    System::Input us;
-    for (int i = 0; i < NX; ++i) xs[i] = x[i];
-    for (int j = 0; j < NU; ++j) us[j] = u[j];
+    const System::State xs = state_of(x);
+    const System::Input us = input_of(u);
+    System::State xn;
     System::Linearization lin;
     System::StateMatrix A;
     System::InputMatrix B;
@@ -210,8 +220,7 @@ class BallbotKnot : public crocoddyl::ActionModelAbstract {
 
   void calcDiff(const std::shared_ptr<crocoddyl::ActionDataAbstract>& d,
                 const Eigen::Ref<const Eigen::VectorXd>& x) override {  // terminal use: φ_x, φ_xx
-    System::State xs;
-    for (int i = 0; i < NX; ++i) xs[i] = x[i];
+    const System::State xs = state_of(x);
     dmpc::CostQuadratic<double, NX, NU> q;
     cost_->terminal_derivatives(xs, q);
     for (int i = 0; i < NX; ++i) {
