@@ -74,11 +74,14 @@ std::string hex64(uint64_t h) {
   return buf;
 }
 
-// FNV-1a (64-bit) of a file's bytes, as 16 hex digits.
-std::string file_checksum(const fs::path& path) {
+// FNV-1a (64-bit) of a file's bytes.
+uint64_t file_hash(const fs::path& path) {
   const std::string bytes = read_text(path);
-  return hex64(fnv1a(bytes.data(), bytes.size()));
+  return fnv1a(bytes.data(), bytes.size());
 }
+
+// The same as 16 hex digits (the checksums of state.toml).
+std::string file_checksum(const fs::path& path) { return hex64(file_hash(path)); }
 
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
@@ -496,7 +499,7 @@ class Trainer {
     comm_.barrier();
     const std::string mine = replay_file(comm_.rank());
     replay_.save(tmp / mine);
-    const std::vector<uint64_t> replay_sums = comm_.gather(std::stoull(file_checksum(tmp / mine), nullptr, 16));
+    const std::vector<uint64_t> replay_sums = comm_.gather(file_hash(tmp / mine));
     if (root) {
       torch::save(critic_, (tmp / "critic.pt").string());
       torch::save(target_, (tmp / "target.pt").string());
