@@ -170,6 +170,17 @@ struct QuadraticValue {
   }
 };
 
+// Knots of the horizon from time left τ: N_τ = min(N, ⌊τ/h⌋), at least 1 (the horizon shrinks at
+// the episode's end). τ/h is meant to be a whole number whenever the control period is a multiple
+// of h; the margin of a thousandth of a knot keeps float rounding (τ = T − k·δt computed with or
+// without a fused multiply-add: 40.99999 or 41.00001) from losing a knot, and is far below the
+// smallest real remainder.
+template <typename T>
+DMPC_HD int actor_horizon_knots(T tau, T knot_dt, int capacity) {
+  const int fit = static_cast<int>(floor(tau / knot_dt + T(1e-3)));
+  return fit < 1 ? 1 : (fit < capacity ? fit : capacity);
+}
+
 template <typename System, typename Value = MlpValue<typename System::Scalar>>
 struct ActorCost {
   using T = typename System::Scalar;
@@ -199,7 +210,11 @@ struct ActorCost {
     return params->log_discount == T(0) ? T(1) : exp(params->log_discount * T(k) * params->knot_dt);
   }
   DMPC_HD T horizon() const { return T(knots) * params->knot_dt; }
-  DMPC_HD bool terminal_is_task_cost() const { return tau0 - horizon() <= T(1e-9); }
+  // The horizon reaches the episode's end when under a thousandth of a knot is left after it. The
+  // margin is far above rounding (τ₀ and H are sums of float knot lengths: a contracted
+  // multiply-add on the GPU leaves 1e-8 where the CPU's separate operations leave 0) and far
+  // below a knot, the smallest nonzero remainder the shrinking horizon leaves.
+  DMPC_HD bool terminal_is_task_cost() const { return tau0 - horizon() <= T(1e-3) * params->knot_dt; }
 
   DMPC_HD void value_input(T tau, const typename System::State& x, T* z) const {
     z[0] = tau;

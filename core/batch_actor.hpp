@@ -20,6 +20,25 @@
 
 namespace dmpc {
 
+// The iLQR settings an actor configuration asks for, in scalar type T (the CPU and GPU actors').
+template <typename T>
+IlqrSettings<T> make_ilqr_settings(const ActorSettings& settings, double input_limit) {
+  IlqrSettings<T> s;
+  s.max_iterations = settings.solver.max_iterations;
+  s.integrator = settings.solver.integrator;
+  s.input_limit = T(input_limit);
+  s.mu_init = T(settings.solver.mu_init);
+  s.mu_min = T(settings.solver.mu_min);
+  s.mu_max = T(settings.solver.mu_max);
+  s.mu_increase = T(settings.solver.mu_increase);
+  s.mu_decrease = T(settings.solver.mu_decrease);
+  s.alpha_min = T(settings.solver.alpha_min);
+  s.alpha_decrease = T(settings.solver.alpha_decrease);
+  s.armijo = T(settings.solver.armijo);
+  s.tolerance = T(settings.solver.tolerance);
+  return s;
+}
+
 template <typename System, typename Value = MlpValue<typename System::Scalar>>
 class BatchActor {
  public:
@@ -30,20 +49,8 @@ class BatchActor {
   BatchActor(const System& sys, const ActorSettings& settings, const Params& params,
              double input_limit, size_t batch, ThreadPool& pool)
       : sys_(sys), params_(params), pool_(pool), knots_(settings.knots()),
-        knot_dt_(T(settings.knot_dt)), knots_storage_(batch * static_cast<size_t>(knots_ + 1)),
-        mu_(batch), results_(batch) {
-    solver_.max_iterations = settings.solver.max_iterations;
-    solver_.integrator = settings.solver.integrator;
-    solver_.input_limit = T(input_limit);
-    solver_.mu_init = T(settings.solver.mu_init);
-    solver_.mu_min = T(settings.solver.mu_min);
-    solver_.mu_max = T(settings.solver.mu_max);
-    solver_.mu_increase = T(settings.solver.mu_increase);
-    solver_.mu_decrease = T(settings.solver.mu_decrease);
-    solver_.alpha_min = T(settings.solver.alpha_min);
-    solver_.alpha_decrease = T(settings.solver.alpha_decrease);
-    solver_.armijo = T(settings.solver.armijo);
-    solver_.tolerance = T(settings.solver.tolerance);
+        knot_dt_(T(settings.knot_dt)), solver_(make_ilqr_settings<T>(settings, input_limit)),
+        knots_storage_(batch * static_cast<size_t>(knots_ + 1)), mu_(batch), results_(batch) {
     for (size_t i = 0; i < batch; ++i) reset(i);
   }
 
@@ -90,10 +97,7 @@ class BatchActor {
   const IlqrKnot<System>& knot(size_t i, int k) const {
     return knots_storage_[i * static_cast<size_t>(knots_ + 1) + static_cast<size_t>(k)];
   }
-  int horizon_knots(T tau) const {
-    const int fit = static_cast<int>(std::floor(tau / knot_dt_ + T(1e-6)));
-    return fit < 1 ? 1 : (fit < knots_ ? fit : knots_);
-  }
+  int horizon_knots(T tau) const { return actor_horizon_knots(tau, knot_dt_, knots_); }
 
  private:
   IlqrKnot<System>& knot(size_t i, int k) {

@@ -36,10 +36,18 @@ struct ActorSolveArgs {
   const float* goal = nullptr;
   float* u0 = nullptr;
   int32_t* iterations = nullptr;
+  const uint8_t* active = nullptr;  // when set, only problems with active[i] != 0 are solved
   int batch = 0;
 };
 
 template <typename System>
 void launch_actor_solve(const ActorSolveArgs<System>& args, cudaStream_t stream);
+
+// Moves every problem's warm start on by one knot (ilqr_shift, as BatchActor::shift(1)); when
+// predicted is not null, first writes there the state each solve predicted one knot on, knots[1].x
+// (the closed loop with the model as the plant, for benchmarks).
+template <typename System>
+void launch_actor_shift(const ActorSolveArgs<System>& args, typename System::State* predicted,
+                        cudaStream_t stream);
 
 }  // namespace dmpc::cuda

@@ -1,7 +1,7 @@
-// dmpc bench actor --env ballbot|point_mass --cost quadratic|terminal|dmpc --batch B --knots N
-//                  --iters I --threads T [--knot-dt h] [--steps S] [--rounds R] [--width W --depth D]
+// dmpc bench actor [--backend cpu|cuda] --env ballbot|point_mass --cost quadratic|terminal|dmpc
+//                  --batch B --knots N --iters I --threads T [--knot-dt h] [--steps S] [--rounds R] [--width W --depth D]
 //
-// Times the batched CPU actor: R rounds of S control steps (solve every problem from its shifted
+// Times the batched actor (CPU thread pool, or with --backend cuda the GPU actor): R rounds of S control steps (solve every problem from its shifted
 // warm start at the state its last solve predicted), from random states near the balancing
 // equilibrium, with a random critic of the
 // paper's size (3×12 tanh) for the value-based costs. Prints one JSON object with the median
@@ -14,6 +14,10 @@
 #include <random>
 #include <utility>
 
+#ifdef DMPC_WITH_CUDA
+#include "cuda/actor_solve.hpp"
+#include "cuda/cuda_check.hpp"
+#endif
 #include "core/actor_config.hpp"
 #include "core/batch_actor.hpp"
 #include "core/value_file.hpp"
@@ -26,7 +30,7 @@ namespace dmpc::cli {
 namespace {
 
 struct BenchActorOptions {
-  std::string env = "ballbot", cost = "quadratic", integrator = "euler", config;
+  std::string backend = "cpu", env = "ballbot", cost = "quadratic", integrator = "euler", config;
   std::vector<std::string> overrides;
   int64_t batch = 64, knots = 50, iters = 1, threads = 1, steps = 10, rounds = 5;
   int64_t width = 12, depth = 3;
@@ -41,11 +45,9 @@ std::string cpu_model() {
   return "unknown cpu";
 }
 
-template <typename System>
-int bench_actor(const System& sys, const BenchActorOptions& o) {
-  constexpr int NX = System::kStateDim, NU = System::kInputDim;
-  const RunConfig run = load_run_config(o.config, o.overrides, System::kName);
-  const EnvConfig& env = run.env;
+// The actor settings a benchmark asks for: the configuration's weights, the options' horizon,
+// iterations (every one run: tolerance 0) and integrator.
+ActorSettings bench_actor_settings(const RunConfig& run, const BenchActorOptions& o) {
   ActorSettings a = run.actor;
   a.mode = actor_cost_mode_from_name(o.cost);
   a.knot_dt = o.knot_dt;
@@ -53,6 +55,40 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
   a.solver.max_iterations = static_cast<int32_t>(o.iters);
   a.solver.tolerance = 0.0;  // run every iteration asked for
   a.solver.integrator = o.integrator == "rk4" ? KnotIntegrator::kRk4 : KnotIntegrator::kEuler;
+  return a;
+}
+
+// Random problems near the balancing equilibrium (seeded: the same on every backend).
+template <typename System>
+void bench_actor_problems(const System& sys, size_t batch, std::vector<typename System::State>& x,
+                          std::vector<typename System::Scalar>& goals) {
+  using T = typename System::Scalar;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> pos(-1.2, 1.2), tilt(-0.05, 0.05), goal(-0.4, 0.4);
+  x.resize(batch);
+  goals.resize(2 * batch);
+  for (size_t i = 0; i < batch; ++i) {
+    const double px = pos(rng), py = pos(rng);
+    x[i] = sys.rest_state(T(px), T(py));
+    if constexpr (System::kStateDim == 10) {
+      x[i][3] += T(tilt(rng));
+      x[i][4] += T(tilt(rng));
+    }
+    goals[2 * i] = T(goal(rng));
+    goals[2 * i + 1] = T(0.8 + goal(rng));
+  }
+}
+
+template <typename System>
+int bench_actor_cuda(const BenchActorOptions& o);
+
+template <typename System>
+int bench_actor(const System& sys, const BenchActorOptions& o) {
+  if (o.backend == "cuda") return bench_actor_cuda<System>(o);
+  constexpr int NX = System::kStateDim, NU = System::kInputDim;
+  const RunConfig run = load_run_config(o.config, o.overrides, System::kName);
+  const EnvConfig& env = run.env;
+  const ActorSettings a = bench_actor_settings(run, o);
   const auto params = make_cost_params(sys, a, env.input_weight, env.task.cost, env.task.binary_goal_radius);
   const ValueNetwork net = random_value_network(
       {NX + 3, static_cast<int32_t>(o.width), static_cast<int32_t>(o.depth)}, 1, 1.0);
@@ -62,19 +98,9 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
   BatchActor<System> actor(sys, a, params, env.task.input_limit, batch, pool);
   actor.set_value({net.shape, net.params.data()});
 
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> pos(-1.2, 1.2), tilt(-0.05, 0.05), goal(-0.4, 0.4);
-  std::vector<typename System::State> x(batch);
-  std::vector<double> tau(batch, a.horizon + 1.0), goals(2 * batch), u(batch * NU);
-  for (size_t i = 0; i < batch; ++i) {
-    x[i] = sys.rest_state(pos(rng), pos(rng));
-    if constexpr (NX == 10) {
-      x[i][3] += tilt(rng);
-      x[i][4] += tilt(rng);
-    }
-    goals[2 * i] = goal(rng);
-    goals[2 * i + 1] = 0.8 + goal(rng);
-  }
+  std::vector<typename System::State> x;
+  std::vector<double> tau(batch, a.horizon + 1.0), goals, u(batch * NU);
+  bench_actor_problems(sys, batch, x, goals);
 
   actor.solve(x.data(), tau.data(), goals.data(), u.data());  // warm-up
   std::vector<double> round_seconds;
@@ -121,6 +147,113 @@ int bench_actor(const System& sys, const BenchActorOptions& o) {
   return 0;
 }
 
+#ifdef DMPC_WITH_CUDA
+std::string cuda_device_name() {
+  if (cuda::device_count() == 0) return "";
+  cudaDeviceProp prop{};
+  DMPC_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  return prop.name;
+}
+
+
+// The same benchmark on the GPU actor (cuda/actor_solve.hpp, one thread per problem, float32):
+// every control step is a solve launch and a shift launch (the predicted state becomes the next
+// start), then the iteration counts come back to the host (that copy is timed: a training loop
+// needs the inputs back every step too).
+template <typename System>
+int bench_actor_cuda(const BenchActorOptions& o) {
+  using S = typename System::template Rebind<float>;
+  constexpr int NX = S::kStateDim, NU = S::kInputDim;
+  const std::string device = cuda_device_name();
+  if (device.empty()) throw std::runtime_error("--backend cuda: no CUDA device");
+  const S sys;
+  const RunConfig run = load_run_config(o.config, o.overrides, System::kName);
+  const ActorSettings a = bench_actor_settings(run, o);
+  const auto params = make_cost_params(sys, a, run.env.input_weight, run.env.task.cost, run.env.task.binary_goal_radius);
+  const ValueNetwork net = random_value_network(
+      {NX + 3, static_cast<int32_t>(o.width), static_cast<int32_t>(o.depth)}, 1, 1.0);
+  const std::vector<float> weights(net.params.begin(), net.params.end());
+  const size_t batch = static_cast<size_t>(o.batch);
+  const int capacity = a.knots();
+  std::vector<typename S::State> x;
+  std::vector<float> goals;
+  bench_actor_problems(sys, batch, x, goals);
+  std::vector<float> tau(batch, static_cast<float>(a.horizon + 1.0));
+
+  std::vector<IlqrKnot<S>> knots(batch * static_cast<size_t>(capacity + 1));
+  for (auto& kn : knots) {
+    kn.u = S::Input::zero();
+    kn.K = Mat<float, NU, NX>::zero();
+  }
+  std::vector<void*> buffers;
+  auto upload = [&](const auto* host, size_t n) {
+    using V = std::remove_const_t<std::remove_pointer_t<decltype(host)>>;
+    V* ptr = nullptr;
+    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr), std::max<size_t>(n, 1) * sizeof(V)));
+    buffers.push_back(ptr);
+    if (host) DMPC_CUDA_CHECK(cudaMemcpy(ptr, host, n * sizeof(V), cudaMemcpyHostToDevice));
+    return ptr;
+  };
+  const std::vector<float> mu(batch, static_cast<float>(a.solver.mu_init));
+  cuda::ActorSolveArgs<S> args;
+  args.system = sys;
+  args.params = upload(&params, 1);
+  args.value = {net.shape, upload(weights.data(), weights.size())};
+  args.settings = make_ilqr_settings<float>(a, run.env.task.input_limit);
+  args.knot_dt = static_cast<float>(a.knot_dt);
+  args.capacity = capacity;
+  args.knots = upload(knots.data(), knots.size());
+  args.mu = upload(mu.data(), mu.size());
+  typename S::State* d_x = upload(x.data(), x.size());
+  args.x = d_x;
+  args.tau = upload(tau.data(), tau.size());
+  args.goal = upload(goals.data(), goals.size());
+  args.u0 = upload(static_cast<const float*>(nullptr), batch * NU);
+  args.iterations = upload(static_cast<const int32_t*>(nullptr), batch);
+  args.batch = static_cast<int>(batch);
+  std::vector<int32_t> iterations(batch);
+
+  cuda::launch_actor_solve(args, nullptr);  // warm-up
+  DMPC_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<double> round_seconds;
+  int64_t knot_iterations = 0;
+  for (int64_t r = 0; r < o.rounds; ++r) {
+    int64_t round_knot_iterations = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t s = 0; s < o.steps; ++s) {
+      cuda::launch_actor_shift(args, d_x, nullptr);
+      cuda::launch_actor_solve(args, nullptr);
+      DMPC_CUDA_CHECK(cudaMemcpy(iterations.data(), args.iterations, batch * sizeof(int32_t), cudaMemcpyDeviceToHost));
+      for (int32_t it : iterations) round_knot_iterations += static_cast<int64_t>(it) * o.knots;
+    }
+    round_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    knot_iterations = round_knot_iterations;
+  }
+  for (void* p : buffers) cudaFree(p);
+  std::sort(round_seconds.begin(), round_seconds.end());
+  const double median = round_seconds[round_seconds.size() / 2];
+  const int64_t solves = o.steps * o.batch;
+  std::printf(
+      "{\"bench\": \"actor\", \"backend\": \"cuda\", \"device\": \"%s\", \"env\": \"%s\", "
+      "\"cost\": \"%s\", \"integrator\": \"%s\", \"batch\": %lld, \"knots\": %lld, "
+      "\"knot_dt\": %g, \"iters\": %lld, \"layout\": \"thread_per_problem\", \"critic\": [%lld, %lld], "
+      "\"rounds\": %lld, \"steps_per_round\": %lld, \"median_round_seconds\": %.6g, "
+      "\"solves_per_second\": %.6g, \"knot_iterations_per_second\": %.6g, \"mean_iterations\": %.4g}\n",
+      device.c_str(), System::kName, o.cost.c_str(), o.integrator.c_str(),
+      static_cast<long long>(o.batch), static_cast<long long>(o.knots), o.knot_dt,
+      static_cast<long long>(o.iters), static_cast<long long>(o.depth), static_cast<long long>(o.width),
+      static_cast<long long>(o.rounds), static_cast<long long>(o.steps), median,
+      static_cast<double>(solves) / median, static_cast<double>(knot_iterations) / median,
+      static_cast<double>(knot_iterations) / static_cast<double>(solves * o.knots));
+  return 0;
+}
+#else
+template <typename System>
+int bench_actor_cuda(const BenchActorOptions&) {
+  throw std::runtime_error("--backend cuda: this build has no CUDA backend (DMPC_WITH_CUDA=OFF)");
+}
+#endif
+
 }  // namespace
 
 void add_bench_env_command(CLI::App& bench);
@@ -130,7 +263,8 @@ void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Throughput benchmarks (print JSON)");
   bench->require_subcommand(1);
   auto o = std::make_shared<BenchActorOptions>();
-  CLI::App* actor = bench->add_subcommand("actor", "Batched CPU MPC actor");
+  CLI::App* actor = bench->add_subcommand("actor", "Batched MPC actor");
+  actor->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   actor->add_option("--env", o->env, "ballbot or point_mass")->capture_default_str();
   actor->add_option("--cost", o->cost, "quadratic, terminal or dmpc")
       ->check(CLI::IsMember({"quadratic", "terminal", "dmpc"}))
@@ -176,14 +310,6 @@ struct BenchEnvOptions {
   int64_t batch = 1024, steps = 100, threads = 0, rounds = 5;
 };
 
-#ifdef DMPC_WITH_CUDA
-std::string cuda_device_name() {
-  if (cuda::device_count() == 0) return "";
-  cudaDeviceProp prop{};
-  DMPC_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  return prop.name;
-}
-#endif
 
 template <typename System>
 int bench_env(const BenchEnvOptions& o) {
@@ -282,7 +408,7 @@ void add_bench_env_command(CLI::App& bench) {
 }  // namespace dmpc::cli
 
 // ---- dmpc bench train --------------------------------------------------------------------------
-// [mpirun -np P] dmpc bench train --backend cpu --env ballbot|point_mass --batch B --knots N
+// [mpirun -np P] dmpc bench train --backend cpu|cuda|auto --env ballbot|point_mass --batch B --knots N
 //                                 --iters I [--threads T] [--rounds R] [--minibatches K] [--baseline]
 // Runs R iterations of the training loop (after one untimed): B environments per process with the
 // MPC actor (N knots, I iLQR iterations per control step), then K critic minibatches whose
@@ -303,17 +429,19 @@ std::string json_or_null(double v) {
   return buf;
 }
 
-int bench_train_command(const BenchTrainRequest& r, const std::string& backend) {
-  if (backend != "cpu")
-    throw UsageError("--backend " + backend + ": the training loop's actor runs on the CPU only so far");
+int bench_train_command(const BenchTrainRequest& r) {
   const BenchTrainResult res = bench_train(r);
   if (res.rank != 0) return 0;
+  std::string device = cpu_model() + " x" + std::to_string(res.threads);
+#ifdef DMPC_WITH_CUDA
+  if (res.backend == "cuda") device = cuda_device_name();
+#endif
   const double P = res.world_size;
   const BenchTrainFigures &own = res.own, &agg = res.aggregate;
   const double agg_sps = agg.env_steps / agg.seconds;
   const double base_sps = res.has_baseline ? res.baseline.env_steps / res.baseline.seconds : NAN;
   std::printf(
-      "{\"bench\": \"train\", \"backend\": \"cpu\", \"device\": \"%s x%d\", \"critic_device\": \"%s\", "
+      "{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"critic_device\": \"%s\", "
       "\"env\": \"%s\", \"world_size\": %d, \"batch\": %lld, \"total_batch\": %lld, \"knots\": %lld, "
       "\"iters\": %lld, \"threads_per_rank\": %d, \"rounds\": %lld, \"minibatches\": %lld, "
       "\"seconds\": %.6g, "
@@ -321,7 +449,7 @@ int bench_train_command(const BenchTrainRequest& r, const std::string& backend) 
       "\"critic_updates_per_second\": %s}, "
       "\"aggregate\": {\"env_steps_per_second\": %s, \"knot_iterations_per_second\": %s}, "
       "\"baseline_env_steps_per_second\": %s, \"scaling_efficiency\": %s}\n",
-      cpu_model().c_str(), res.threads, res.critic_device.c_str(), r.env.c_str(), res.world_size,
+      res.backend.c_str(), device.c_str(), res.critic_device.c_str(), r.env.c_str(), res.world_size,
       static_cast<long long>(r.batch), static_cast<long long>(r.batch) * res.world_size,
       static_cast<long long>(r.knots), static_cast<long long>(r.iters), res.threads,
       static_cast<long long>(r.rounds), static_cast<long long>(r.minibatches), agg.seconds,
@@ -337,9 +465,8 @@ int bench_train_command(const BenchTrainRequest& r, const std::string& backend) 
 
 void add_bench_train_command(CLI::App& bench) {
   auto r = std::make_shared<BenchTrainRequest>();
-  auto backend = std::make_shared<std::string>("cpu");
   CLI::App* t = bench.add_subcommand("train", "Training-loop throughput (collect + critic updates); run under mpirun for several processes");
-  t->add_option("--backend", *backend, "cpu (cuda: not yet)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  t->add_option("--backend", r->backend, "cpu, cuda (GPU environments and actors) or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
   t->add_option("--env", r->env, "ballbot or point_mass")->check(CLI::IsMember({"ballbot", "point_mass"}))->capture_default_str();
   t->add_option("--batch", r->batch, "environments per process")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
   t->add_option("--knots", r->knots, "actor knots N")->check(CLI::Range(int64_t{1}, int64_t{10000}))->capture_default_str();
@@ -350,7 +477,7 @@ void add_bench_train_command(CLI::App& bench) {
   t->add_flag("--baseline", r->baseline, "rank 0 first runs the same work alone: gives scaling_efficiency");
   t->add_option("--config", r->config, "configuration (default: built-in)");
   t->add_option("--set", r->overrides, "override a configuration key (repeatable)");
-  t->callback([r, backend] { return bench_train_command(*r, *backend); });
+  t->callback([r] { return bench_train_command(*r); });
 }
 
 }  // namespace dmpc::cli

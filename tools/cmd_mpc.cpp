@@ -85,7 +85,7 @@ int run_mpc(const System& sys, const MpcOptions& o) {
   for (int i = 0; i < NX; ++i) x0[i] = xv[i];
 
   const int capacity = a.knots();
-  const int n = std::max(1, std::min(capacity, static_cast<int>(std::floor(o.tau / o.knot_dt + 1e-6))));
+  const int n = actor_horizon_knots(o.tau, o.knot_dt, capacity);
   std::vector<IlqrKnot<System>> knots(static_cast<size_t>(n + 1));
   for (auto& kn : knots) kn.u = System::Input::zero();
   const ActorCost<System> cost(sys, &params, {net.shape, net.params.data()}, o.tau, goal[0], goal[1], n);

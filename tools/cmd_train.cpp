@@ -1,4 +1,5 @@
-// dmpc train --config configs/<name>.toml [--set key=value ...] [--out runs/<name>] [--resume]
+// dmpc train --config configs/<name>.toml [--set key=value ...] [--backend cpu|cuda|auto]
+//            [--out runs/<name>] [--resume]
 //            [--stop-after N]; under `mpirun -np P` (or srun) data parallel over P processes
 // dmpc eval --checkpoint <run or checkpoint dir, or a file in one> [--starts starts.csv]
 //           [--goal gx,gy] [--episodes n] [--noise lambda] [--out eval.json]
@@ -12,6 +13,8 @@ void add_train_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("train", "Train the DMPC critic (paper Algorithm 1)");
   sub->add_option("--config", r->config, "configuration file")->capture_default_str();
   sub->add_option("--set", r->overrides, "override a key: --set train.iterations=50 (repeatable)");
+  sub->add_option("--backend", r->backend, "cpu, cuda or auto: where environments and actors run (default: the configuration's backend)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   sub->add_option("--out", r->out, "run directory (default runs/<config name>)");
   sub->add_flag("--resume", r->resume, "continue the run in --out from its last checkpoint");
   sub->add_option("--stop-after", r->stop_after,

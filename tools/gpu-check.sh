@@ -13,11 +13,11 @@ out="${OUT:-${1:-gpu-check-out}}"
 mkdir -p "$out"
 log() { echo "gpu-check: $*" | tee -a "$out/summary.txt"; }
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >"$out/nvidia-smi.txt" 2>&1; then
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >"$out/summary.txt" 2>&1; then
   log "no GPU here (nvidia-smi missing or failing): nothing to check"
   exit 2
 fi
-log "device: $(head -1 "$out/nvidia-smi.txt")"
+log "device: $(head -1 "$out/summary.txt")"
 
 missing=()
 for dep in third_party/eigen3/Eigen third_party/tomlplusplus/include/toml++ \
@@ -39,37 +39,89 @@ nvcc_path=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 
+log "host: $(nproc) cores; $(nvcc --version 2>/dev/null | tail -1); cmake $(cmake --version | head -1 | awk '{print $3}'); torch $("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
+
 build=build-gpu
+keep_going=()
+[ ${#generator[@]} -gt 0 ] && keep_going=(-- -k 0)
 start=$(date +%s)
 if ! cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DDMPC_WITH_CUDA=ON \
       -DCMAKE_CUDA_COMPILER="$nvcc_path" -DCMAKE_CUDA_ARCHITECTURES=90 \
-      -DCMAKE_PREFIX_PATH="$prefix" >"$out/configure.log" 2>&1; then
-  log "configure failed (tail of $out/configure.log):"; tail -20 "$out/configure.log"
+      -DCMAKE_PREFIX_PATH="$prefix" >"$out/build.log" 2>&1; then
+  log "configure failed (tail of $out/build.log):"; tail -20 "$out/build.log"
   exit 4
 fi
-if ! cmake --build "$build" -j "$(nproc)" --target dmpc dmpc_gpu_tests >"$out/build.log" 2>&1; then
-  log "build failed (tail of $out/build.log):"; grep -m 20 -E "error" "$out/build.log"
+# The GPU unit tests need no LibTorch: build and run them first, so that a LibTorch problem in
+# the trainer cannot hide the kernels' results.
+if ! cmake --build "$build" -j "$(nproc)" --target dmpc_gpu_tests "${keep_going[@]}" >>"$out/build.log" 2>&1; then
+  log "build of dmpc_gpu_tests failed:"; grep -m 20 -E "error" "$out/build.log"
   exit 5
 fi
-log "configure + build: $(( $(date +%s) - start )) s"
+log "configure + build of the GPU tests: $(( $(date +%s) - start )) s"
+"$build/tests/cuda/dmpc_gpu_tests" >"$out/gpu-tests.log" 2>&1
+unit_rc=$?
+log "dmpc_gpu_tests: exit $unit_rc ($(grep -E '^\[  (PASSED|FAILED)  \] [0-9]' "$out/gpu-tests.log" | tr '\n' ' '))"
+grep -E "deviation" "$out/gpu-tests.log" | tee -a "$out/summary.txt"
 
-ctest --test-dir "$build" -L gpu --output-on-failure >"$out/ctest-gpu.log" 2>&1
+start=$(date +%s)
+if ! cmake --build "$build" -j "$(nproc)" --target dmpc dmpc_torch_tests "${keep_going[@]}" >>"$out/build.log" 2>&1; then
+  log "build of dmpc / dmpc_torch_tests failed:"; grep -m 30 -E "error" "$out/build.log"
+  exit 5
+fi
+log "build of dmpc and the LibTorch tests: $(( $(date +%s) - start )) s"
+# Everything labelled gpu (the unit tests again, and the CPU-vs-GPU training comparison).
+ctest --test-dir "$build" -L gpu -V --timeout 300 >"$out/ctest-gpu.log" 2>&1
 ctest_rc=$?
 log "ctest -L gpu: exit $ctest_rc ($(grep -E 'tests passed|tests failed' "$out/ctest-gpu.log" | tail -1))"
+if ! grep -q backends_agree "$out/ctest-gpu.log"; then  # not registered: no /usr/bin/python3 here
+  python3 tests/tools/test_backends.py "$build/dmpc" . >>"$out/ctest-gpu.log" 2>&1
+  backends_rc=$?
+  log "test_backends.py (run directly): exit $backends_rc"
+  [ $backends_rc -ne 0 ] && ctest_rc=$backends_rc
+fi
+grep -E "largest relative" "$out/ctest-gpu.log" | tee -a "$out/summary.txt"
+[ $unit_rc -ne 0 ] && ctest_rc=$unit_rc
 
-batches="64 256 1024 4096 16384 65536"
-[ "${DMPC_GPU_QUICK:-0}" = "1" ] && batches="1024 65536"
-: >"$out/bench-env.jsonl"
+bench="$out/bench.jsonl"
+: >"$bench"
+quick=${DMPC_GPU_QUICK:-0}
+batches="64 256 1024 4096 16384 65536 262144 1048576"
+[ "$quick" = "1" ] && batches="1024 65536 1048576"
 for b in $batches; do
-  timeout 120 "$build/dmpc" bench env --backend cuda --env ballbot --batch "$b" --steps 100 \
-    >>"$out/bench-env.jsonl" 2>>"$out/bench.err" || log "bench env cuda batch $b failed"
+  timeout 60 "$build/dmpc" bench env --backend cuda --env ballbot --batch "$b" --steps 100 \
+    >>"$bench" 2>>"$out/bench.err" || log "bench env cuda batch $b failed"
 done
-timeout 120 "$build/dmpc" bench env --backend cpu --env ballbot --batch 4096 --steps 100 \
-  >>"$out/bench-env.jsonl" 2>>"$out/bench.err" || log "bench env cpu failed"
-: >"$out/bench-actor.jsonl"
-for c in quadratic dmpc; do
-  timeout 120 "$build/dmpc" bench actor --env ballbot --cost "$c" --batch 64 --knots 50 --iters 1 \
-    --threads 1 >>"$out/bench-actor.jsonl" 2>>"$out/bench.err" || log "bench actor $c failed"
+timeout 120 "$build/dmpc" bench env --backend cpu --env ballbot --batch 4096 --steps 100 --rounds 3 \
+  >>"$bench" 2>>"$out/bench.err" || log "bench env cpu failed"
+log "bench env: best cuda $(grep '"bench": "env", "backend": "cuda"' "$bench" | grep -o '"substeps_per_second": [0-9.e+]*' | sort -t: -k2 -g | tail -1)"
+actor_batches="64 256 1024 4096 16384 65536"
+[ "$quick" = "1" ] && actor_batches="4096 65536"
+for b in $actor_batches; do
+  timeout 60 "$build/dmpc" bench actor --backend cuda --env ballbot --cost dmpc --batch "$b" --knots 50 \
+    --iters 1 --steps 10 --rounds 3 >>"$bench" 2>>"$out/bench.err" || log "bench actor cuda batch $b failed"
 done
-log "benchmarks: $out/bench-env.jsonl, $out/bench-actor.jsonl"
+for t in 1 0; do
+  timeout 120 "$build/dmpc" bench actor --env ballbot --cost dmpc --batch 256 --knots 50 --iters 1 \
+    --threads "$t" --steps 5 --rounds 3 >>"$bench" 2>>"$out/bench.err" || log "bench actor cpu threads $t failed"
+done
+# The whole training iteration (episodes on the GPU, records to the host, targets, critic on CUDA).
+train_batches="1024 16384 65536"
+for b in $train_batches; do
+  timeout 150 "$build/dmpc" bench train --backend cuda --env ballbot --batch "$b" --knots 50 --iters 1 \
+    --rounds 1 --minibatches 100 >>"$bench" 2>>"$out/bench.err" || log "bench train cuda batch $b failed"
+done
+timeout 150 "$build/dmpc" bench train --backend cpu --env ballbot --batch 64 --knots 50 --iters 1 \
+  --threads 1 --rounds 1 --minibatches 100 >>"$bench" 2>>"$out/bench.err" || log "bench train cpu 1 thread failed"
+timeout 150 "$build/dmpc" bench train --backend cpu --env ballbot --batch 256 --knots 50 --iters 1 \
+  --threads 0 --rounds 1 --minibatches 100 >>"$bench" 2>>"$out/bench.err" || log "bench train cpu all threads failed"
+log "benchmarks: $bench"
+
+# The default training job on the GPU backend, a few iterations (the Ballbot, walls, dense cost).
+train_dir=$(mktemp -d)/run
+timeout 240 "$build/dmpc" train --config configs/default.toml --out "$train_dir" --backend cuda \
+  --set train.iterations=4 --set train.eval_every=2 >"$out/train.log" 2>&1
+log "train --backend cuda (default configuration, 4 iterations): exit $?"
+cat "$train_dir/metrics.jsonl" >>"$out/train.log" 2>/dev/null
+timeout 240 "$build/tests/dmpc_torch_tests" >"$out/torch-tests.log" 2>&1
+log "dmpc_torch_tests against this LibTorch: exit $? ($(grep -E 'PASSED|FAILED' "$out/torch-tests.log" | head -3 | tr '\n' ' '))"
 exit $ctest_rc

@@ -30,6 +30,10 @@
 #include "trainer/distributed.hpp"
 #include "trainer/td_targets.hpp"
 #include "trainer/train_config.hpp"
+#ifdef DMPC_WITH_CUDA
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_rollout.hpp"
+#endif
 
 namespace dmpc {
 
@@ -112,6 +116,23 @@ torch::Device critic_device(const std::string& setting, int local_rank) {
   if (local_rank == 0) return torch::Device(torch::kCUDA);
   const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+}
+
+// Where the environments and the actor run: "cuda" needs a CUDA build and a device, "auto" takes
+// the GPU when both are there. (The critic's place is critic.device's.)
+bool use_cuda_backend(const std::string& setting) {
+#ifdef DMPC_WITH_CUDA
+  const bool present = cuda::device_count() > 0;
+#else
+  const bool present = false;
+#endif
+  if (setting == "cuda" && !present)
+#ifdef DMPC_WITH_CUDA
+    throw std::runtime_error("backend = \"cuda\" but no CUDA device is present (use backend = \"cpu\" or \"auto\")");
+#else
+    throw std::runtime_error("backend = \"cuda\" but this build has no CUDA backend (DMPC_WITH_CUDA=OFF)");
+#endif
+  return setting == "cuda" || (setting == "auto" && present);
 }
 
 ValueNet make_value_net(MlpShape shape, torch::Device device) {
@@ -417,11 +438,10 @@ class Trainer {
                                               .weight_decay(cfg.critic.weight_decay)),
         replay_(cfg.train.replay_capacity, shape_.inputs, device_),
         env_(sys_, cfg.env.task, make_noise_model<NU>(cfg.env.process_noise, cfg.env.input_weight),
-             cfg.env.seed, static_cast<size_t>(cfg.env.batch), pool_, first_env_id(cfg, comm)),
+             cfg.env.seed, host_batch(cfg), pool_, first_env_id(cfg, comm)),
         value_params_(make_cost_params(sys_, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
                                        cfg.env.task.binary_goal_radius)),
-        actor_(sys_, cfg.actor, value_params_, cfg.env.task.input_limit,
-               static_cast<size_t>(cfg.env.batch), pool_) {
+        actor_(sys_, cfg.actor, value_params_, cfg.env.task.input_limit, host_batch(cfg), pool_) {
     ActorSettings warm = cfg.actor;
     warm.mode = ActorCostMode::kQuadratic;
     warmup_params_ = make_cost_params(sys_, warm, cfg.env.input_weight, cfg.env.task.cost,
@@ -432,8 +452,17 @@ class Trainer {
                                             cfg.critic.input_scale)
                            .params);
     load_flat(target_, to_flat(critic_));
+    if (use_cuda_backend(cfg.backend)) make_device_rollout(warm);
     publish_target();
     check_identical("at initialisation");
+  }
+
+  bool on_gpu() const {
+#ifdef DMPC_WITH_CUDA
+    return rollout_ != nullptr;
+#else
+    return false;
+#endif
   }
 
   int64_t iteration() const { return iteration_; }
@@ -446,6 +475,9 @@ class Trainer {
                                std::to_string(iteration_ + 1));
     const bool warmup = iteration_ < cfg_.train.warmup_iterations;
     actor_.set_params(warmup ? warmup_params_ : value_params_);
+#ifdef DMPC_WITH_CUDA
+    if (rollout_) rollout_->set_params(warmup ? device_warmup_params_ : device_value_params_);
+#endif
     const auto t0 = std::chrono::steady_clock::now();
     collect(stats);
     const auto t1 = std::chrono::steady_clock::now();
@@ -562,6 +594,11 @@ class Trainer {
   int64_t episodes() const { return episodes_; }
 
  private:
+  // The CPU environments and actors: the batch on the CPU backend, one (unused) on the GPU's.
+  static size_t host_batch(const RunConfig& cfg) {
+    return use_cuda_backend(cfg.backend) ? 1 : static_cast<size_t>(cfg.env.batch);
+  }
+
   static uint32_t first_env_id(const RunConfig& cfg, const Comm& comm) {
     if (comm.size() > 4096)
       throw std::runtime_error("at most 4096 processes are supported (replay sampling streams)");
@@ -574,6 +611,32 @@ class Trainer {
   void publish_target() {
     target_flat_ = to_flat(target_);
     actor_.set_value({shape_, target_flat_.data()});
+#ifdef DMPC_WITH_CUDA
+    if (rollout_) {
+      const std::vector<float> weights(target_flat_.begin(), target_flat_.end());
+      rollout_->set_value(weights.data());
+    }
+#endif
+  }
+
+  void make_device_rollout([[maybe_unused]] const ActorSettings& warm) {
+#ifdef DMPC_WITH_CUDA
+    const int count = cuda::device_count();
+    DMPC_CUDA_CHECK(cudaSetDevice(comm_.local_rank() % count));  // one GPU per node-local rank
+    const DeviceSystem dsys{};
+    device_value_params_ = make_cost_params(dsys, cfg_.actor, cfg_.env.input_weight, cfg_.env.task.cost,
+                                            cfg_.env.task.binary_goal_radius);
+    device_warmup_params_ = make_cost_params(dsys, warm, cfg_.env.input_weight, cfg_.env.task.cost,
+                                             cfg_.env.task.binary_goal_radius);
+    const int shift = std::max(1, static_cast<int>(std::lround(cfg_.env.task.control_period / cfg_.actor.knot_dt)));
+    rollout_ = std::make_unique<cuda::DeviceRollout<DeviceSystem>>(
+        dsys, cfg_.env.task.template cast<float>(),
+        make_noise_model<NU>(cfg_.env.process_noise, cfg_.env.input_weight).template cast<float>(),
+        cfg_.env.seed, static_cast<int>(cfg_.env.batch), first_env_id(cfg_, comm_),
+        make_ilqr_settings<float>(cfg_.actor, cfg_.env.task.input_limit), cfg_.actor.knots(),
+        static_cast<float>(cfg_.actor.knot_dt), shift, shape_);
+    rollout_->set_params(device_value_params_);
+#endif
   }
 
   // The critic's and the target's parameters as float32 bytes, in module order.
@@ -607,6 +670,9 @@ class Trainer {
   }
 
   void collect(IterationStats& stats) {
+#ifdef DMPC_WITH_CUDA
+    if (rollout_) return collect_on_device(stats);
+#endif
     const size_t batch = env_.size();
     const TaskParams<double>& task = cfg_.env.task;
     env_.reset(static_cast<uint32_t>(iteration_));
@@ -640,6 +706,76 @@ class Trainer {
         ++stats.steps;
       }
     }
+    std::vector<EpisodeOutcome> outcomes(batch);
+    for (size_t i = 0; i < batch; ++i) {
+      const Episode<System>& s = env_.episode(i);
+      outcomes[i] = {env_.succeeded(i), s.reason, static_cast<double>(s.total_cost)};
+    }
+    store(steps, states, goals, outcomes, stats);
+  }
+
+  struct EpisodeOutcome {
+    bool success;
+    EndReason reason;
+    double total_cost;
+  };
+
+#ifdef DMPC_WITH_CUDA
+  // The same episodes' records from the GPU rollout (float32 there), into the same targets.
+  void collect_on_device(IterationStats& stats) {
+    const TaskParams<double>& task = cfg_.env.task;
+    rollout_->run_episode(static_cast<uint32_t>(iteration_), records_);
+    const cuda::RolloutRecords<DeviceSystem>& r = records_;
+    const size_t batch = static_cast<size_t>(r.batch);
+    const auto state_of = [&](size_t row, size_t i) {
+      typename System::State x;
+      for (int j = 0; j < NX; ++j) x[j] = static_cast<double>(r.x[row * batch + i][j]);
+      return x;
+    };
+    std::vector<std::vector<EpisodeStep>> steps(batch);
+    std::vector<std::vector<typename System::State>> states(batch);
+    std::vector<double> goals(2 * batch);
+    for (size_t i = 0; i < batch; ++i) {
+      states[i].push_back(state_of(0, i));
+      goals[2 * i] = static_cast<double>(r.episodes[i].goal_x);
+      goals[2 * i + 1] = static_cast<double>(r.episodes[i].goal_y);
+    }
+    for (size_t t = 0; t < static_cast<size_t>(r.steps); ++t)
+      for (size_t i = 0; i < batch; ++i) {
+        const size_t at = t * batch + i;
+        if (!r.active[at]) continue;
+        const double tau = static_cast<double>(r.tau[at]);
+        stats.knot_iterations += static_cast<int64_t>(r.iterations[at]) * actor_.horizon_knots(tau);
+        double control = 0;
+        if (cfg_.critic.control_cost)
+          for (int j = 0; j < NU; ++j) {
+            const double uj = std::clamp(static_cast<double>(r.u[at * NU + static_cast<size_t>(j)]),
+                                         -task.input_limit, task.input_limit);
+            control += 0.5 * cfg_.env.input_weight[static_cast<size_t>(j)] * uj * uj * task.control_period;
+          }
+        steps[i].push_back({tau, static_cast<double>(r.stage_cost[at]) + control,
+                            static_cast<double>(r.terminal_cost[at]), static_cast<EndReason>(r.reason[at])});
+        states[i].push_back(state_of(t + 1, i));
+        ++stats.steps;
+      }
+    const DeviceSystem dsys{};
+    const TaskParams<float> ftask = task.template cast<float>();
+    std::vector<EpisodeOutcome> outcomes(batch);
+    for (size_t i = 0; i < batch; ++i) {
+      const Episode<DeviceSystem>& e = r.episodes[i];
+      outcomes[i] = {episode_succeeded(dsys, ftask, e), e.reason, static_cast<double>(e.total_cost)};
+    }
+    store(steps, states, goals, outcomes, stats);
+  }
+#endif
+
+  // n-step targets of every episode into the replay buffer; the episodes' figures into stats.
+  void store(const std::vector<std::vector<EpisodeStep>>& steps,
+             const std::vector<std::vector<typename System::State>>& states,
+             const std::vector<double>& goals, const std::vector<EpisodeOutcome>& outcomes,
+             IterationStats& stats) {
+    const TaskParams<double>& task = cfg_.env.task;
+    const size_t batch = steps.size();
     // Targets → replay.
     std::vector<float> zs, ps, bs, ds, zbs;
     const auto put = [&](std::vector<float>& out, double t, const typename System::State& s, size_t i) {
@@ -659,11 +795,10 @@ class Trainer {
         put(zbs, y[t].bootstrap ? y[t].boot_tau : 0.0,
             states[i][static_cast<size_t>(y[t].bootstrap ? y[t].boot_step : 0)], i);
       }
-      const Episode<System>& s = env_.episode(i);
-      stats.success += env_.succeeded(i);
-      stats.collision += is_collision(s.reason);
-      stats.fall += s.reason == EndReason::kFall;
-      stats.cost += s.total_cost;
+      stats.success += outcomes[i].success;
+      stats.collision += is_collision(outcomes[i].reason);
+      stats.fall += outcomes[i].reason == EndReason::kFall;
+      stats.cost += outcomes[i].total_cost;
       ++stats.episodes;
     }
     replay_.add(zs, ps, bs, ds, zbs);
@@ -745,6 +880,14 @@ class Trainer {
   BatchActor<System> actor_;
   std::vector<double> target_flat_;
   int64_t iteration_ = 0, env_steps_ = 0, episodes_ = 0;
+#ifdef DMPC_WITH_CUDA
+  // backend cuda: the episodes run on the GPU in float32 (cuda/device_rollout.hpp)
+  using DeviceSystem = typename System::template Rebind<float>;
+  using DeviceParams = ActorCostParams<float, NX, NU>;
+  std::unique_ptr<cuda::DeviceRollout<DeviceSystem>> rollout_;
+  DeviceParams device_value_params_{}, device_warmup_params_{};
+  cuda::RolloutRecords<DeviceSystem> records_;
+#endif
 };
 
 // ---- metrics ---------------------------------------------------------------------------------------------
@@ -1005,15 +1148,20 @@ void train(const TrainRequest& request) {
     if (!request.overrides.empty())
       throw std::runtime_error("--set cannot change a run being resumed (its configuration is " +
                                (run_dir / "config.toml").string() + ")");
+    if (!request.backend.empty())
+      throw std::runtime_error("--backend cannot change a run being resumed (it runs on the backend of " +
+                               (run_dir / "config.toml").string() + ")");
     if (!fs::exists(run_dir / "config.toml"))
       throw std::runtime_error(run_dir.string() + ": not a run directory (no config.toml)");
     reader = ConfigReader::from_file((run_dir / "config.toml").string());
   } else {
     reader = ConfigReader::from_file(request.config);
     for (const std::string& s : request.overrides) reader.set_override(s);
+    if (!request.backend.empty()) reader.set_override("backend=" + request.backend);
     if (run_dir.empty()) run_dir = fs::path("runs") / fs::path(request.config).stem();
   }
   const RunConfig cfg = read_run_config(reader);
+  use_cuda_backend(cfg.backend);  // an unusable backend is an error before anything is written
   // Rank 0 owns the run directory (on a file system every process sees); the others wait for it.
   if (comm.rank() == 0) {
     if (!request.resume) {
@@ -1199,6 +1347,7 @@ BenchTrainResult run_bench_train(const RunConfig& cfg, const BenchTrainRequest& 
   out.rank = comm.rank();
   out.threads = static_cast<int>(cfg.env.threads);
   out.critic_device = critic_device(cfg.critic.device, comm.local_rank()).str();
+  out.backend = use_cuda_backend(cfg.backend) ? "cuda" : "cpu";
   if (r.baseline) {  // rank 0 alone, the others idle (sleeping, not spinning, in the barrier)
     if (comm.rank() == 0) {
       out.baseline = bench_rounds<System>(cfg, Comm::self(), r.rounds);
@@ -1224,6 +1373,7 @@ BenchTrainResult bench_train(const BenchTrainRequest& r) {
   for (const std::string& o : r.overrides) reader.set_override(o);
   reader.set_override("env.system=\"" + r.env + "\"");
   RunConfig cfg = read_run_config(reader);
+  cfg.backend = r.backend;
   cfg.env.batch = r.batch;
   cfg.env.threads = r.threads;
   cfg.actor.horizon = cfg.actor.knot_dt * static_cast<double>(r.knots);

@@ -12,6 +12,7 @@ namespace dmpc {
 struct TrainRequest {
   std::string config = "configs/default.toml";
   std::vector<std::string> overrides;  // --set key=value
+  std::string backend;                 // --backend cpu|cuda|auto (empty: the configuration's)
   std::string out;                     // run directory (default runs/<config name>)
   bool resume = false;
   int64_t stop_after = 0;  // stop (resumably) after this many iterations of this call; 0 = no
@@ -43,6 +44,7 @@ void evaluate(const EvalRequest& request);
 // `dmpc bench train`: a few iterations of the training loop itself (collect with the MPC actor,
 // then the critic's minibatches), on every process of the job.
 struct BenchTrainRequest {
+  std::string backend = "cpu";         // cpu | cuda | auto (the configuration's backend key)
   std::string env = "ballbot";
   std::string config;                  // configuration (default: built-in), with --set overrides
   std::vector<std::string> overrides;
@@ -63,6 +65,7 @@ struct BenchTrainFigures {
 
 struct BenchTrainResult {
   int world_size = 1, rank = 0;
+  std::string backend;  // resolved: cpu or cuda
   std::string critic_device;
   int threads = 1;
   BenchTrainFigures own;        // this process's work and time

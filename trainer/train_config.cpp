@@ -53,6 +53,7 @@ TrainSettings read_train_settings(ConfigReader& r) {
 
 RunConfig read_run_config(ConfigReader& reader) {
   RunConfig c;
+  c.backend = reader.choice("backend", c.backend, {"auto", "cpu", "cuda"});
   c.env = read_env_config(reader);
   c.actor = read_actor_settings(reader);
   c.critic = read_critic_settings(reader, c.env.system);

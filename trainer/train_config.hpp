@@ -47,6 +47,7 @@ TrainSettings read_train_settings(ConfigReader& reader);
 
 // A whole configuration: every section, validated (unknown keys rejected), and its resolved TOML.
 struct RunConfig {
+  std::string backend = "auto";  // where environments and actors run: cpu | cuda | auto (GPU if present)
   EnvConfig env;
   ActorSettings actor;
   CriticSettings critic;

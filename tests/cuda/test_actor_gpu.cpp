@@ -1,7 +1,9 @@
 // The GPU actor (one thread per problem) against the CPU BatchActor on the same problems, float32.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/actor_config.hpp"
@@ -22,8 +24,13 @@ T* to_device(const T* host, size_t n) {
   return ptr;
 }
 
-// The same first inputs from both backends with the DMPC cost and a random critic, over three
-// warm-started control steps; float rounding differs (device sin/cos/exp), hence a tolerance.
+// The same first inputs and first-knot gains from both backends with the DMPC cost and a random
+// critic, over three warm-started control steps (six iLQR iterations from the same state), a
+// quarter of the problems with the horizon at the episode's end. Float rounding differs (device
+// sin/cos/exp, fused multiply-adds) and these problems amplify it: the CPU code built with fused
+// multiply-adds, a perturbation of the same size (tests/fp_contract), moves u₀ by up to
+// 1.3e-3 (1 + |u₀|) by the third step. Hence the bound 2e-3 (1 + |u₀|), and 1e-3 of the largest
+// gain for K.
 TEST(GpuActor, BallbotDmpcMatchesCpu) {
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
   using Bot = Ballbot<float>;
@@ -81,14 +88,23 @@ TEST(GpuActor, BallbotDmpcMatchesCpu) {
     cuda::launch_actor_solve(args, nullptr);
     DMPC_CUDA_CHECK(cudaMemcpy(u_gpu.data(), args.u0, u_gpu.size() * sizeof(float), cudaMemcpyDeviceToHost));
     for (int i = 0; i < batch * 3; ++i)
-      EXPECT_NEAR(u_gpu[i], u_cpu[i], 1e-3f * (1.0f + std::fabs(u_cpu[i]))) << "step " << step << " entry " << i;
-    cpu.shift(1);
-    // The device warm start moves on the host here; the device-resident loop comes later.
+      EXPECT_NEAR(u_gpu[i], u_cpu[i], 2e-3f * (1.0f + std::fabs(u_cpu[i]))) << "step " << step << " entry " << i;
+    // The feedback gains of the first knot, to the same tolerance relative to the largest gain.
     DMPC_CUDA_CHECK(cudaMemcpy(knots_host.data(), args.knots, knots_host.size() * sizeof(IlqrKnot<Bot>),
                                cudaMemcpyDeviceToHost));
-    for (int i = 0; i < batch; ++i) ilqr_shift(&knots_host[static_cast<size_t>(i) * (capacity + 1)], capacity);
-    DMPC_CUDA_CHECK(cudaMemcpy(args.knots, knots_host.data(), knots_host.size() * sizeof(IlqrKnot<Bot>),
-                               cudaMemcpyHostToDevice));
+    for (int i = 0; i < batch; ++i) {
+      const auto& k_gpu = knots_host[static_cast<size_t>(i) * (capacity + 1)].K;
+      const auto& k_cpu = std::as_const(cpu).knot(i, 0).K;
+      float largest = 0.0f;
+      for (int row = 0; row < 3; ++row)
+        for (int col = 0; col < 10; ++col) largest = std::max(largest, std::fabs(k_cpu(row, col)));
+      for (int row = 0; row < 3; ++row)
+        for (int col = 0; col < 10; ++col)
+          EXPECT_NEAR(k_gpu(row, col), k_cpu(row, col), 1e-3f * (1.0f + largest))
+              << "step " << step << " problem " << i << " K(" << row << "," << col << ")";
+    }
+    cpu.shift(1);
+    cuda::launch_actor_shift(args, nullptr, nullptr);  // the device warm start moves on
   }
   for (const void* p : {static_cast<const void*>(args.params), static_cast<const void*>(args.value.params),
                         static_cast<const void*>(args.knots), static_cast<const void*>(args.mu),

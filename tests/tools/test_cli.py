@@ -197,5 +197,19 @@ check("bench env prints its figures as JSON",
 r = run("bench", "env", "--backend", "cuda", "--batch", "64", "--steps", "5")
 check("bench env on CUDA without a device (or without the backend) says so",
       r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
+r = run("bench", "actor", "--backend", "cuda", "--batch", "4")
+check("bench actor on CUDA without a device (or without the backend) says so",
+      r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
+
+# The training backend: cuda where there is none is refused before the run directory exists.
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "run")
+    r = run("train", "--config", os.path.join(SOURCE, "configs", "default.toml"), "--backend", "cuda", "--out", out)
+    check("train --backend cuda without a GPU is a one-line error naming the backend",
+          r.returncode != 0 and r.stderr.startswith("dmpc: error: backend = \"cuda\"")
+          and "CUDA" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
+    check("... and leaves no run directory behind", not os.path.exists(out))
+    r = run("train", "--config", os.path.join(SOURCE, "configs", "default.toml"), "--backend", "gpu", "--out", out)
+    check("train --backend with an unknown name is refused", r.returncode != 0 and "--backend" in r.stderr, r.stderr)
 
 checks.finish("CLI")

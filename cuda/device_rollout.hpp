@@ -1,0 +1,91 @@
+// One training episode of B environments run on the GPU: the MPC actor (cuda/actor_solve.hpp)
+// and the SDE environment (cuda/env_step.hpp) alternate for every control step with no host
+// synchronisation; what the critic needs comes back to the host once, at the episode's end.
+//
+// Per control step t (T = task.steps_per_episode launches of each, kernels skip the environments
+// whose episode has ended):
+//   prepare   x_i, τ_i = T_ep − step_i·δt, goal_i and active_i from episode i; records τ and active
+//   solve     ilqr_solve for every active problem from its warm start (ActorCost, as on the CPU)
+//   step      step_episode under the actor's first input; stage cost, terminal cost, end reason
+//   record    the state after the step, the input, the iLQR iterations
+//   shift     every warm start moves on by `shift` knots
+// The arithmetic is the DMPC_HD code of the CPU trainer's BatchActor and BatchEnv, in float32.
+// Plain C++ header: the trainer (g++, LibTorch) includes it.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/actor_costs.hpp"
+#include "core/ilqr.hpp"
+#include "envs/task/episode.hpp"
+
+namespace dmpc::cuda {
+
+// What one episode left, on the host; [t][i] arrays hold T·B entries at t·B + i.
+template <typename System>
+struct RolloutRecords {
+  int steps = 0, batch = 0;                // T, B
+  std::vector<typename System::State> x;   // [(T + 1)·B]: row 0 the starts, row t + 1 after step t
+  std::vector<float> tau;                  // [T·B] time left before step t
+  std::vector<float> u;                    // [T·B·nu] the actor's input at step t (before the limit)
+  std::vector<float> stage_cost, terminal_cost;  // [T·B]
+  std::vector<int32_t> reason;             // [T·B] EndReason after step t
+  std::vector<uint8_t> active;             // [T·B] 1 where environment i took step t
+  std::vector<int32_t> iterations;         // [T·B] iLQR iterations of that step's solve
+  std::vector<Episode<System>> episodes;   // [B] at the end: totals, reasons, reach times
+};
+
+template <typename System>
+class DeviceRollout {
+ public:
+  static constexpr int NX = System::kStateDim, NU = System::kInputDim;
+  using Params = ActorCostParams<float, NX, NU>;
+
+  // Allocates everything once (nothing is allocated per episode or per step). knots = the
+  // actor's N, shift = knots per control period; environment ids first_env_id … + batch − 1.
+  DeviceRollout(const System& sys, const TaskParams<float>& task,
+                const NoiseModel<float, NU>& noise, uint64_t seed, int batch,
+                uint32_t first_env_id, const IlqrSettings<float>& solver, int knots,
+                float knot_dt, int shift, MlpShape value_shape);
+  ~DeviceRollout();
+  DeviceRollout(const DeviceRollout&) = delete;
+  DeviceRollout& operator=(const DeviceRollout&) = delete;
+
+  void set_params(const Params& params);           // the actor's cost (warm-up or DMPC)
+  void set_value(const float* weights);            // the value network's flat buffer (host)
+  // Episode `episode` of every environment, from fresh warm starts, to its end.
+  void run_episode(uint32_t episode, RolloutRecords<System>& out);
+
+  int batch() const { return batch_; }
+
+ private:
+  System sys_;
+  TaskParams<float> task_;
+  NoiseModel<float, NU> noise_;
+  uint64_t seed_;
+  int batch_, knots_, shift_;
+  uint32_t first_env_id_;
+  IlqrSettings<float> solver_;
+  float knot_dt_;
+  MlpShape shape_;
+  cudaStream_t stream_ = nullptr;
+  // device buffers
+  Params* params_ = nullptr;
+  float* weights_ = nullptr;
+  Episode<System>* episodes_ = nullptr;
+  IlqrKnot<System>* knot_storage_ = nullptr;
+  float* mu_ = nullptr;
+  typename System::State* x_ = nullptr;
+  float *tau_ = nullptr, *goal_ = nullptr, *u0_ = nullptr;
+  uint8_t* active_ = nullptr;
+  int32_t* iterations_ = nullptr;
+  typename System::State* rec_x_ = nullptr;
+  float *rec_tau_ = nullptr, *rec_u_ = nullptr, *rec_stage_ = nullptr, *rec_terminal_ = nullptr;
+  int32_t *rec_reason_ = nullptr, *rec_iterations_ = nullptr;
+  uint8_t* rec_active_ = nullptr;
+};
+
+}  // namespace dmpc::cuda
