@@ -53,5 +53,6 @@ void add_bench_command(CLI::App& app);
 void add_value_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_costmap_command(CLI::App& app);
 
 }  // namespace dmpc::cli

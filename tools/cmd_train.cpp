@@ -60,4 +60,33 @@ void add_eval_command(CLI::App& app) {
   });
 }
 
+void add_costmap_command(CLI::App& app) {
+  auto r = std::make_shared<CostmapRequest>();
+  auto state = std::make_shared<std::string>();
+  auto goal = std::make_shared<std::string>();
+  auto px = std::make_shared<std::string>("-1.6,1.6");
+  auto py = std::make_shared<std::string>("-1.6,1.6");
+  CLI::App* sub = app.add_subcommand("costmap", "V and the DMPC running cost (Eq. 14) over ball positions, as CSV");
+  sub->add_option("--checkpoint", r->checkpoint, "run directory, checkpoint directory, or a file in one")->required();
+  sub->add_option("--state", *state, "the whole state x0,...; px and py are replaced by the grid's")->required();
+  sub->add_option("--tau", r->tau, "time left [s]")->capture_default_str();
+  sub->add_option("--goal", *goal, "goal gx,gy (default: the configuration's evaluation goal)");
+  sub->add_option("--px", *px, "grid range lo,hi of px")->capture_default_str();
+  sub->add_option("--py", *py, "grid range lo,hi of py")->capture_default_str();
+  sub->add_option("--resolution", r->resolution, "points per axis")->capture_default_str();
+  sub->add_option("--out", r->out, "CSV file: px,py,value,running_cost")->required();
+  sub->callback([r, state, goal, px, py] {
+    r->state = parse_numbers("--state", *state, -1);
+    if (!goal->empty()) {
+      const std::vector<double> g = parse_numbers("--goal", *goal, 2);
+      r->goal = {g[0], g[1]};
+      r->has_goal = true;
+    }
+    const std::vector<double> x = parse_numbers("--px", *px, 2), y = parse_numbers("--py", *py, 2);
+    r->px = {x[0], x[1]};
+    r->py = {y[0], y[1]};
+    costmap(*r);
+  });
+}
+
 }  // namespace dmpc::cli

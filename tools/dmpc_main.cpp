@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dmpc 0.1.0");
   dmpc::cli::add_train_command(app);
   dmpc::cli::add_eval_command(app);
+  dmpc::cli::add_costmap_command(app);
   dmpc::cli::add_dynamics_command(app);
   dmpc::cli::add_simulate_command(app);
   dmpc::cli::add_rollout_command(app);

@@ -244,6 +244,7 @@ struct EpisodeResult {
   double reach_time;  // < 0: never within the success radius
   double predicted_cost;  // the critic's V̂(T, s₀, g): what it expects the episode to cost
   std::vector<double> px, py;
+  std::vector<std::vector<double>> states;  // the whole state after every step (s_0 first)
 };
 
 struct EvalSummary {
@@ -296,6 +297,13 @@ void control_step(BatchEnv<System>& env, BatchActor<System>& actor, const TaskPa
   actor.shift(shift);
 }
 
+template <typename System>
+void record_state(const System& sys, const typename System::State& x, EpisodeResult& e) {
+  e.px.push_back(sys.position_x(x));
+  e.py.push_back(sys.position_y(x));
+  e.states.emplace_back(&x[0], &x[0] + System::kStateDim);
+}
+
 // Rolls the actor out on fixed starts: the same code path as training, with its own env ids.
 template <typename System>
 std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& cfg,
@@ -336,19 +344,13 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
       ep[i].start_x = starts[i][0];
       ep[i].start_y = starts[i][1];
       ep[i].episode = e;
-      if (record) {
-        ep[i].px.push_back(sys.position_x(env.episode(i).x));
-        ep[i].py.push_back(sys.position_y(env.episode(i).x));
-      }
+      if (record) record_state(sys, env.episode(i).x, ep[i]);
     }
     while (!env.all_done()) {
       control_step(env, actor, cfg.env.task, shift, goals, x, tau, u, active);
       if (record)
         for (size_t i = 0; i < batch; ++i)
-          if (active[i]) {
-            ep[i].px.push_back(sys.position_x(env.episode(i).x));
-            ep[i].py.push_back(sys.position_y(env.episode(i).x));
-          }
+          if (active[i]) record_state(sys, env.episode(i).x, ep[i]);
     }
     for (size_t i = 0; i < batch; ++i) {
       const Episode<System>& s = env.episode(i);
@@ -1222,18 +1224,23 @@ std::vector<std::array<double, 2>> read_starts(const std::string& path, const Ta
   return starts;
 }
 
-template <typename System>
-void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) {
+// The target network of a checkpoint as the actor's flat buffer.
+std::vector<double> load_target_weights(const RunConfig& cfg, const fs::path& ckpt) {
   torch::set_num_threads(1);
-  const MlpShape shape = critic_shape(cfg);
-  ValueNet target(shape);
+  ValueNet target(critic_shape(cfg));
   try {
     torch::load(target, (ckpt / "target.pt").string(), torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     throw std::runtime_error((ckpt / "target.pt").string() + ": cannot be loaded: " +
                              std::string(e.what_without_backtrace()));
   }
-  const std::vector<double> weights = to_flat(target);
+  return to_flat(target);
+}
+
+template <typename System>
+void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) {
+  const MlpShape shape = critic_shape(cfg);
+  const std::vector<double> weights = load_target_weights(cfg, ckpt);
   const std::vector<std::array<double, 2>> starts =
       r.starts_csv.empty() ? cfg.env.eval_starts : read_starts(r.starts_csv, cfg.env.task);
   const std::array<double, 2> goal = r.has_goal ? r.goal : cfg.env.eval_goal;
@@ -1277,6 +1284,12 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
     for (size_t t = 0; t < e.px.size(); ++t) j << (t ? ", " : "") << json_number(e.px[t]);
     j << "], \"py\": [";
     for (size_t t = 0; t < e.py.size(); ++t) j << (t ? ", " : "") << json_number(e.py[t]);
+    j << "], \"states\": [";
+    for (size_t t = 0; t < e.states.size(); ++t) {
+      j << (t ? ", [" : "[");
+      for (size_t c = 0; c < e.states[t].size(); ++c) j << (c ? ", " : "") << json_number(e.states[t][c]);
+      j << "]";
+    }
     j << "]}";
   }
   j << "]}\n";
@@ -1305,6 +1318,80 @@ void evaluate(const EvalRequest& request) {
     run_eval<Ballbot<double>>(cfg, ckpt, request);
   } else {
     run_eval<PointMass<double>>(cfg, ckpt, request);
+  }
+}
+
+// ---- dmpc costmap --------------------------------------------------------------------------------------
+
+namespace {
+
+// V̂ and the DMPC running cost r of the paper's Eq. 14 (core/actor_costs.hpp, ActorCost::running in
+// the running+terminal mode: −∂V̂/∂τ·(−1) − ∂ₓV̂·f + ½‖R^{-1/2}gᵀ∂ₓV̂‖², without the control and
+// upright terms) on a grid of ball positions, the rest of the state held at `state`.
+template <typename System>
+void run_costmap(const RunConfig& cfg, const fs::path& ckpt, const CostmapRequest& r) {
+  constexpr int NX = System::kStateDim;
+  if (static_cast<int>(r.state.size()) != NX)
+    throw std::runtime_error("--state: expected " + std::to_string(NX) + " numbers for " + cfg.env.system +
+                             ", got " + std::to_string(r.state.size()));
+  const MlpShape shape = critic_shape(cfg);
+  const std::vector<double> weights = load_target_weights(cfg, ckpt);
+  const System sys{};
+  ActorSettings dmpc = cfg.actor;
+  dmpc.mode = ActorCostMode::kRunningTerminal;
+  const auto params = make_cost_params(sys, dmpc, cfg.env.input_weight, cfg.env.task.cost,
+                                       cfg.env.task.binary_goal_radius);
+  const std::array<double, 2> goal = r.has_goal ? r.goal : cfg.env.eval_goal;
+  const MlpValue<double> value{shape, weights.data()};
+  const ActorCost<System> cost(sys, &params, value, r.tau, goal[0], goal[1], cfg.actor.knots());
+  std::ostringstream csv;
+  csv << "px,py,value,running_cost\n";
+  typename System::State x;
+  for (int j = 0; j < NX; ++j) x[j] = r.state[static_cast<size_t>(j)];
+  const int n = static_cast<int>(r.resolution);
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < n; ++b) {
+      const double px = r.px[0] + (r.px[1] - r.px[0]) * b / (n - 1);
+      const double py = r.py[0] + (r.py[1] - r.py[0]) * a / (n - 1);
+      x[0] = px;
+      x[1] = py;
+      double z[NX + 3];
+      z[0] = r.tau;
+      for (int j = 0; j < NX; ++j) z[1 + j] = x[j];
+      z[NX + 1] = goal[0];
+      z[NX + 2] = goal[1];
+      typename System::State f = System::State::zero();
+      typename System::InputMatrix g = System::InputMatrix::zero();
+      const bool ok = sys.drift_and_input_map(x, f, g);
+      csv << json_number(px) << "," << json_number(py) << "," << json_number(value_mlp<double>(shape, weights.data(), z))
+          << "," << (ok ? json_number(cost.running(0, x, f, g)) : "nan") << "\n";
+    }
+  const fs::path out(r.out);
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  write_atomic(out, csv.str());
+  std::printf("costmap %s: tau %g, goal (%g, %g), %lld x %lld points -> %s\n", ckpt.string().c_str(), r.tau,
+              goal[0], goal[1], static_cast<long long>(n), static_cast<long long>(n), r.out.c_str());
+}
+
+}  // namespace
+
+void costmap(const CostmapRequest& request) {
+  if (request.resolution < 2 || request.resolution > 1000)
+    throw std::runtime_error("--resolution: must be between 2 and 1000");
+  if (!(request.tau >= 0 && std::isfinite(request.tau))) throw std::runtime_error("--tau: must be a finite number >= 0");
+  for (double v : request.state)
+    if (!std::isfinite(v)) throw std::runtime_error("--state: every number must be finite");
+  if (!(request.px[0] < request.px[1]) || !(request.py[0] < request.py[1]))
+    throw std::runtime_error("--px/--py: give lo,hi with lo < hi");
+  if (request.out.empty()) throw std::runtime_error("--out: a CSV file to write is required");
+  const fs::path ckpt = find_checkpoint(request.checkpoint);
+  verified_state(ckpt);
+  ConfigReader reader = ConfigReader::from_file((ckpt / "config.toml").string());
+  const RunConfig cfg = read_run_config(reader);
+  if (cfg.env.system == "ballbot") {
+    run_costmap<Ballbot<double>>(cfg, ckpt, request);
+  } else {
+    run_costmap<PointMass<double>>(cfg, ckpt, request);
   }
 }
 

@@ -41,6 +41,22 @@ struct EvalRequest {
 
 void evaluate(const EvalRequest& request);
 
+// `dmpc costmap`: V̂ and the DMPC running cost (the paper's Eq. 14) of a checkpoint's target
+// network over a grid of ball positions, the rest of the state fixed; written as CSV
+// (px,py,value,running_cost), for the paper's Figure 3.
+struct CostmapRequest {
+  std::string checkpoint;
+  std::vector<double> state;      // the whole state; px and py are replaced by the grid's
+  double tau = 3.0;               // time left
+  bool has_goal = false;
+  std::array<double, 2> goal{};   // default: the evaluation goal
+  std::array<double, 2> px{-1.6, 1.6}, py{-1.6, 1.6};
+  int64_t resolution = 81;        // points per axis
+  std::string out;                // CSV file
+};
+
+void costmap(const CostmapRequest& request);
+
 // `dmpc bench train`: a few iterations of the training loop itself (collect with the MPC actor,
 // then the critic's minibatches), on every process of the job.
 struct BenchTrainRequest {

@@ -107,6 +107,29 @@ with tempfile.TemporaryDirectory() as tmp:
           r.stdout + r.stderr)
     r = run("eval", "--checkpoint", full, "--set", "actor.horizon=0.5", "--set", "actor.cost=running+terminal")
     check("eval can change the actor's settings", r.returncode == 0 and "success" in r.stdout, r.stdout + r.stderr)
+
+    # The whole state after every step, and dmpc costmap from it (the paper's Figure 3).
+    first = episodes[0] if episodes else {"states": [], "px": []}
+    check("eval's JSON holds the whole state of every step",
+          len(first.get("states", [])) == len(first["px"]) > 1 and all(len(x) == 4 for x in first["states"])
+          and all(abs(x[0] - px) < 1e-9 for x, px in zip(first["states"], first["px"])))
+    if first.get("states"):
+        s0 = first["states"][0]
+        grid = os.path.join(tmp, "costmap.csv")
+        r = run("costmap", "--checkpoint", full, "--state", ",".join(repr(v) for v in s0), "--tau", "3",
+                "--px", f"{s0[0] - 0.1},{s0[0] + 0.1}", "--py", f"{s0[1] - 0.1},{s0[1] + 0.1}",
+                "--resolution", "3", "--out", grid)
+        rows = open(grid).read().split() if os.path.exists(grid) else []
+        centre = [float(v) for v in rows[5].split(",")] if len(rows) == 10 else [0, 0, float("nan"), 0]
+        check("costmap writes V and the running cost on the grid; at the start V is eval's V(s0)",
+              r.returncode == 0 and rows[0] == "px,py,value,running_cost"
+              and abs(centre[2] - first["predicted_cost"]) < 1e-6 * (1 + abs(first["predicted_cost"])),
+              r.stdout + r.stderr + str(rows[:6]) + f" predicted {first['predicted_cost']}")
+    expect_error("a costmap state of the wrong size", ["costmap", "--checkpoint", full, "--state", "0,0,0",
+                                                       "--out", os.path.join(tmp, "c.csv")], "expected 4 numbers")
+    expect_error("a costmap of a missing checkpoint", ["costmap", "--checkpoint", os.path.join(tmp, "nothing"),
+                                                       "--state", "0,0,0,0", "--out", os.path.join(tmp, "c.csv")],
+                 "no such checkpoint")
     expect_error("changing the checkpoint's critic", ["eval", "--checkpoint", full, "--set", "critic.width=4"],
                  "cannot change")
     with open(starts, "w") as f:

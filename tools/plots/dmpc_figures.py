@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""The paper's figures from dmpc run directories (Debian's matplotlib; PNG files).
+
+  fig2a  top-down trajectories of the ball centre from the evaluation starts, with the arena,
+         the walls (and the collision zone around them) and the goal   (the paper's Figure 2a)
+  fig2b  evaluation success rate and mean cost per learning iteration, per group of runs (one
+         group per configuration, one run per seed): mean and min–max spread     (Figure 2b)
+  fig3   heat maps of the DMPC running cost (Eq. 14) over (px, py) at several times along two
+         evaluation trajectories (one from the left, one from the right), the rest of the state
+         taken from the trajectory; drawn from `dmpc costmap`                    (Figure 3)
+
+Usage:
+  dmpc_figures.py fig2a --run RUN [--eval EVAL.json] --out fig2a.png [--dmpc build/dmpc]
+  dmpc_figures.py fig2b --group NAME=RUN[,RUN...] [--group ...] --out fig2b.png [--title T]
+  dmpc_figures.py fig3  --run RUN --out fig3.png [--times 0.5,1,1.5,2] [--dmpc build/dmpc]
+
+fig2a and fig3 run the checkpoint's actor with `dmpc eval` (no noise, the configuration's
+evaluation starts and goal) unless --eval gives its JSON.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Circle, Polygon, Rectangle  # noqa: E402
+
+OUTCOME_COLOURS = {"success": "tab:green", "collision": "tab:red", "fall": "tab:orange", "timeout": "tab:gray"}
+
+
+def fail(message):
+    print(f"dmpc_figures: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_config(run):
+    path = os.path.join(run, "config.toml")
+    if not os.path.exists(path):
+        fail(f"{run}: not a run directory (no config.toml)")
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def run_metrics(run):
+    path = os.path.join(run, "metrics.jsonl")
+    if not os.path.exists(path):
+        fail(f"{run}: no metrics.jsonl")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def evaluate(dmpc, run, starts=None):
+    """`dmpc eval` of the run's latest checkpoint; returns its JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "eval.json")
+        args = [dmpc, "eval", "--checkpoint", run, "--out", out]
+        if starts:
+            csv = os.path.join(tmp, "starts.csv")
+            with open(csv, "w") as f:
+                f.writelines(f"{x},{y}\n" for x, y in starts)
+            args += ["--starts", csv]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"dmpc eval failed: {r.stderr.strip()}")
+        with open(out) as f:
+            return json.load(f)
+
+
+def outcome(episode):
+    if episode["success"]:
+        return "success"
+    reason = episode["reason"]
+    if reason == "fall":
+        return "fall"
+    if reason == "timeout":
+        return "timeout"
+    return "collision"
+
+
+def draw_arena(ax, cfg, goal):
+    task = cfg["task"]
+    hx, hy = task["arena_half_extent"]
+    ax.add_patch(Rectangle((-hx, -hy), 2 * hx, 2 * hy, fill=False, lw=1.5, ec="black"))
+    clearance = task["robot_clearance"]
+    for wall in task.get("walls", []):
+        (x0, y0), (x1, y1), t = wall["from"], wall["to"], wall["thickness"]
+        length = math.hypot(x1 - x0, y1 - y0)
+        nx, ny = -(y1 - y0) / length, (x1 - x0) / length  # unit normal
+        for half, style in ((t / 2, dict(fc="dimgray", ec="black")),
+                            (t / 2 + clearance, dict(fill=False, ec="dimgray", ls="--", lw=0.8))):
+            corners = [(x0 + nx * half, y0 + ny * half), (x1 + nx * half, y1 + ny * half),
+                       (x1 - nx * half, y1 - ny * half), (x0 - nx * half, y0 - ny * half)]
+            ax.add_patch(Polygon(corners, closed=True, **style))
+    ax.add_patch(Circle(goal, task["success_radius"], fill=False, ec="tab:blue", ls=":"))
+    ax.plot(*goal, marker="*", ms=14, color="tab:blue", zorder=5)
+    ax.set_xlim(-hx - 0.1, hx + 0.1)
+    ax.set_ylim(-hy - 0.1, hy + 0.1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("px [m]")
+    ax.set_ylabel("py [m]")
+
+
+def fig2a(args):
+    cfg = run_config(args.run)
+    data = json.load(open(args.eval)) if args.eval else evaluate(args.dmpc, args.run)
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    draw_arena(ax, cfg, data["goal"])
+    seen = set()
+    for e in data["episodes"]:
+        kind = outcome(e)
+        ax.plot(e["px"], e["py"], color=OUTCOME_COLOURS[kind], lw=1.6,
+                label=kind if kind not in seen else None)
+        ax.plot(e["px"][0], e["py"][0], "o", color="black", ms=4)
+        seen.add(kind)
+    s = data["summary"]
+    ax.set_title(f"{os.path.basename(os.path.normpath(args.run))}: success {100 * s['success_rate']:.0f} %, "
+                 f"collisions {100 * s['collision_rate']:.0f} %, falls {100 * s['fall_rate']:.0f} %", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=args.dpi)
+    print(f"wrote {args.out}")
+
+
+def fig2b(args):
+    groups = []
+    for g in args.group:
+        if "=" not in g:
+            fail(f"--group {g!r}: expected NAME=RUN[,RUN...]")
+        name, runs = g.split("=", 1)
+        groups.append((name, [r for r in runs.split(",") if r]))
+    fig, (ax_s, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, runs in groups:
+        series = []
+        for run in runs:
+            evals = {m["iteration"]: m for m in run_metrics(run) if "eval_success_rate" in m}
+            series.append(evals)
+        iterations = sorted(set.intersection(*(set(s) for s in series)))
+        if not iterations:
+            fail(f"group {name}: the runs share no evaluated iteration")
+        for ax, key, scale in ((ax_s, "eval_success_rate", 100), (ax_c, "eval_mean_cost", 1)):
+            values = [[scale * s[i][key] for s in series] for i in iterations]
+            mean = [sum(v) / len(v) for v in values]
+            line, = ax.plot(iterations, mean, label=f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+            ax.fill_between(iterations, [min(v) for v in values], [max(v) for v in values],
+                            color=line.get_color(), alpha=0.2)
+    ax_s.set_ylabel("evaluation success [%]")
+    ax_s.set_ylim(-5, 105)
+    ax_c.set_ylabel("evaluation mean cost")
+    for ax in (ax_s, ax_c):
+        ax.set_xlabel("learning iteration")
+        ax.grid(alpha=0.3)
+    ax_c.legend(fontsize=8)
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=args.dpi)
+    print(f"wrote {args.out}")
+
+
+def read_costmap(path):
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+        rows = [list(map(float, line.split(","))) for line in f if line.strip()]
+    col = {name: i for i, name in enumerate(header)}
+    return [r[col["px"]] for r in rows], [r[col["py"]] for r in rows], [r[col["running_cost"]] for r in rows]
+
+
+def fig3(args):
+    cfg = run_config(args.run)
+    starts = cfg["task"]["eval"]["starts"]
+    left, right = min(starts, key=lambda s: s[0]), max(starts, key=lambda s: s[0])
+    data = evaluate(args.dmpc, args.run, [left, right])
+    times = [float(t) for t in args.times.split(",")]
+    dt, duration = cfg["task"]["control_period"], cfg["task"]["duration"]
+    hx, hy = cfg["task"]["arena_half_extent"]
+    fig, axes = plt.subplots(2, len(times), figsize=(3.2 * len(times), 6.6), squeeze=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        for row, episode in enumerate(data["episodes"]):
+            for col, t in enumerate(times):
+                ax = axes[row][col]
+                k = min(int(round(t / dt)), len(episode["states"]) - 1)
+                state = episode["states"][k]
+                csv = os.path.join(tmp, f"map-{row}-{col}.csv")
+                r = subprocess.run([args.dmpc, "costmap", "--checkpoint", args.run,
+                                    "--state", ",".join(repr(v) for v in state), "--tau", repr(duration - k * dt),
+                                    "--px", f"{-hx},{hx}", "--py", f"{-hy},{hy}",
+                                    "--resolution", str(args.resolution), "--out", csv],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    fail(f"dmpc costmap failed: {r.stderr.strip()}")
+                px, py, cost = read_costmap(csv)
+                n = args.resolution
+                grid = [cost[i * n:(i + 1) * n] for i in range(n)]
+                # A robust colour range: the running cost spans orders of magnitude.
+                finite = sorted(c for c in cost if math.isfinite(c))
+                lo, hi = finite[int(0.02 * (len(finite) - 1))], finite[int(0.98 * (len(finite) - 1))]
+                im = ax.imshow(grid, origin="lower", extent=(-hx, hx, -hy, hy), cmap="viridis",
+                               vmin=lo, vmax=hi, interpolation="nearest")
+                draw_arena(ax, cfg, data["goal"])
+                ax.plot(episode["px"][:k + 1], episode["py"][:k + 1], color="white", lw=1.2)
+                ax.plot(episode["px"][k], episode["py"][k], "o", color="red", ms=5)
+                ax.set_title(f"start ({episode['start'][0]:g}, {episode['start'][1]:g}), t = {k * dt:.2f} s",
+                             fontsize=8)
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+                if col:
+                    ax.set_ylabel("")
+    fig.suptitle("DMPC running cost r(τ, x) (Eq. 14) over the ball position; the rest of the state from the trajectory",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=args.dpi)
+    print(f"wrote {args.out}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="figure", required=True)
+    default_dmpc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "dmpc")
+    a = sub.add_parser("fig2a")
+    a.add_argument("--run", required=True)
+    a.add_argument("--eval")
+    b = sub.add_parser("fig2b")
+    b.add_argument("--group", action="append", required=True)
+    b.add_argument("--title")
+    c = sub.add_parser("fig3")
+    c.add_argument("--run", required=True)
+    c.add_argument("--times", default="0.5,1.0,1.5,2.0")
+    c.add_argument("--resolution", type=int, default=61)
+    for p in (a, b, c):
+        p.add_argument("--out", required=True)
+        p.add_argument("--dpi", type=int, default=110)
+        p.add_argument("--dmpc", default=os.environ.get("DMPC", default_dmpc))
+    args = parser.parse_args()
+    if args.figure in ("fig2a", "fig3") and not os.path.exists(args.dmpc):
+        fail(f"{args.dmpc}: no dmpc executable (build it, or give --dmpc)")
+    {"fig2a": fig2a, "fig2b": fig2b, "fig3": fig3}[args.figure](args)
+
+
+if __name__ == "__main__":
+    main()

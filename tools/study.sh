@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The paper's study in one command: every experiment configuration (dense and binary cost ×
+# short and long horizon × `terminal` and `running+terminal` actor) for several seeds, then the
+# figures (tools/plots/dmpc_figures.py) and a summary table, all under one results folder.
+#
+#   tools/study.sh [--out results] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
+#                  [--backend cpu|cuda|auto] [--configs "dense_short_dmpc ..."] [--dmpc build/dmpc]
+#                  [--set key=value ...]
+#
+# Runs go to <out>/runs/<config>-s<seed>; a finished run is kept, a stopped one is resumed (so
+# the study can be interrupted and started again). Figures: <out>/fig2a-<config>.png (seed 1),
+# <out>/fig2b-dense.png and fig2b-binary.png (all seeds), <out>/fig3-<config>.png for the dense
+# DMPC configurations (seed 1); <out>/summary.md holds the last evaluation of every run.
+# Without --iterations/--batch the configurations' own values are used (100 iterations of 256
+# environments each: hours on a 2-core machine; see the README's Results section for the times).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=results
+seeds="1 2 3"
+iterations=""
+batch=""
+threads=""
+backend=""
+configs="dense_short_dmpc dense_short_terminal dense_long_dmpc dense_long_terminal binary_short_dmpc binary_short_terminal binary_long_dmpc binary_long_terminal"
+dmpc=build/dmpc
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    --seeds) seeds="$2"; shift 2 ;;
+    --iterations) iterations="$2"; shift 2 ;;
+    --batch) batch="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --backend) backend="$2"; shift 2 ;;
+    --configs) configs="$2"; shift 2 ;;
+    --dmpc) dmpc="$2"; shift 2 ;;
+    --set) extra+=(--set "$2"); shift 2 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    *) echo "study.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -x "$dmpc" ] || { echo "study.sh: $dmpc is not an executable (build first: tools/build.sh)" >&2; exit 2; }
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+for c in $configs; do
+  [ -f "configs/$c.toml" ] || { echo "study.sh: no configs/$c.toml" >&2; exit 2; }
+done
+
+settings=("${extra[@]}")
+[ -n "$iterations" ] && settings+=(--set "train.iterations=$iterations")
+[ -n "$batch" ] && settings+=(--set "env.batch=$batch")
+[ -n "$threads" ] && settings+=(--set "env.threads=$threads")
+[ -n "$backend" ] && settings+=(--backend "$backend")
+
+mkdir -p "$out/runs"
+study_start=$(date +%s)
+for c in $configs; do
+  for s in $seeds; do
+    run="$out/runs/$c-s$s"
+    if [ -f "$run/FINISHED" ]; then
+      echo "== $run: finished earlier, kept"
+      continue
+    fi
+    start=$(date +%s)
+    if [ -f "$run/config.toml" ] && [ -e "$run/checkpoints/latest" ]; then
+      echo "== $run: resuming"
+      "$dmpc" train --out "$run" --resume
+    else
+      rm -rf "$run"  # a run that stopped before its first checkpoint holds nothing to keep
+      echo "== $run: training"
+      "$dmpc" train --config "configs/$c.toml" --set "seed=$s" "${settings[@]}" --out "$run"
+    fi
+    echo "== $run: $(( $(date +%s) - start )) s"
+  done
+done
+echo "== all runs: $(( $(date +%s) - study_start )) s"
+
+figures=tools/plots/dmpc_figures.py
+first_seed=${seeds%% *}
+for c in $configs; do
+  "$python" "$figures" fig2a --run "$out/runs/$c-s$first_seed" --out "$out/fig2a-$c.png" --dmpc "$dmpc"
+done
+for kind in dense binary; do
+  groups=()
+  for c in $configs; do
+    case "$c" in
+      "$kind"_*)
+        runs=""
+        for s in $seeds; do runs="$runs${runs:+,}$out/runs/$c-s$s"; done
+        groups+=(--group "${c#"$kind"_}=$runs") ;;
+    esac
+  done
+  [ ${#groups[@]} -gt 0 ] && "$python" "$figures" fig2b "${groups[@]}" --title "$kind cost" --out "$out/fig2b-$kind.png"
+done
+for c in $configs; do
+  case "$c" in
+    dense_*_dmpc) "$python" "$figures" fig3 --run "$out/runs/$c-s$first_seed" --out "$out/fig3-$c.png" --dmpc "$dmpc" ;;
+  esac
+done
+
+# The last evaluation of every run, and the mean over seeds per configuration.
+"$python" - "$out" $configs -- $seeds <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+split = sys.argv.index("--")
+configs, seeds = sys.argv[2:split], sys.argv[split + 1:]
+lines = ["| configuration | seeds | iterations | eval success % (per seed) | mean | eval collisions % | eval falls % | eval cost |",
+         "|---|---|---|---|---|---|---|---|"]
+for c in configs:
+    last = []
+    for s in seeds:
+        with open(os.path.join(out, "runs", f"{c}-s{s}", "metrics.jsonl")) as f:
+            evals = [m for m in map(json.loads, filter(str.strip, f)) if "eval_success_rate" in m]
+        last.append(evals[-1])
+    mean = lambda k: sum(m[k] for m in last) / len(last)
+    lines.append(f"| {c} | {len(seeds)} | {last[0]['iteration']} | "
+                 + ", ".join(f"{100 * m['eval_success_rate']:.0f}" for m in last)
+                 + f" | {100 * mean('eval_success_rate'):.1f} | {100 * mean('eval_collision_rate'):.1f} | "
+                 f"{100 * mean('eval_fall_rate'):.1f} | {mean('eval_mean_cost'):.2f} |")
+with open(os.path.join(out, "summary.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
+echo "== wrote $out/summary.md and the figures in $out/"
