@@ -1,7 +1,12 @@
+#include <thrust/execution_policy.h>
+#include <thrust/reduce.h>
+#include <thrust/scan.h>
+
 #include "cuda/actor_solve.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_rollout.hpp"
 #include "cuda/env_step.hpp"
+#include "trainer/td_targets.hpp"
 
 namespace dmpc::cuda {
 
@@ -73,6 +78,83 @@ __global__ void shift_kernel(IlqrKnot<System>* knots, int batch, int capacity, i
   for (int p = 0; p < periods; ++p) ilqr_shift(kn, capacity);
 }
 
+// Episode i's transitions (its active steps, 0 … len − 1) and Σ iterations × horizon knots.
+__global__ void lengths_kernel(const uint8_t* active, const int32_t* iterations, const float* tau, int batch,
+                               int steps, float knot_dt, int capacity, int64_t* lengths, int64_t* knot_counts) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= batch) return;
+  int64_t len = 0, knots = 0;
+  for (int t = 0; t < steps; ++t) {
+    const size_t at = static_cast<size_t>(t) * batch + i;
+    if (!active[at]) continue;
+    ++len;
+    knots += static_cast<int64_t>(iterations[at]) * actor_horizon_knots(tau[at], knot_dt, capacity);
+  }
+  lengths[i] = len;
+  knot_counts[i] = knots;
+}
+
+// Transition k of environment i as n_step_target reads it: the stage cost with the control
+// cost added, as the CPU trainer adds it.
+struct RecordView {
+  const float *stage, *terminal, *u;
+  const int32_t* reason;
+  int batch, env, nu;
+  TargetSettings s;
+  struct Step {
+    float stage_cost, terminal_cost;
+    EndReason reason;
+  };
+  __device__ Step operator()(int k) const {
+    const size_t at = static_cast<size_t>(k) * batch + env;
+    float control = 0.0f;
+    if (s.control_cost)
+      for (int j = 0; j < nu; ++j) {
+        const float uj = clamp(u[at * nu + j], -s.input_limit, s.input_limit);
+        control += 0.5f * s.input_weight[j] * uj * uj * s.control_period;
+      }
+    return {stage[at] + control, terminal[at], static_cast<EndReason>(reason[at])};
+  }
+};
+
+// One thread per (environment, step): the n-step target of that transition, written to the
+// ring slot ReplayBuffer::add would give it (transitions in environment order; when more arrive
+// than the ring holds, only the newest `capacity` are written, so no two threads share a slot).
+template <typename System>
+__global__ void targets_kernel(RecordView view, const typename System::State* rec_x, const float* rec_tau,
+                               const uint8_t* active, const Episode<System>* episodes, const int64_t* offsets,
+                               int steps, int64_t total, DeviceReplay replay) {
+  constexpr int NX = System::kStateDim;
+  const int i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+  if (i >= view.batch || t >= steps) return;
+  const size_t at = static_cast<size_t>(t) * view.batch + i;
+  if (!active[at]) return;
+  const int64_t slot = replay_slot(offsets[i] + t, total, replay.next, replay.capacity);
+  if (slot < 0) return;
+  RecordView v = view;
+  v.env = i;
+  int length = t + 1;  // the episode's length: its active steps run from 0
+  while (length < steps && active[static_cast<size_t>(length) * view.batch + i]) ++length;
+  const NStepTarget<float> y = n_step_target(v, length, t, view.s.n, view.s.step_discount, rec_tau[at],
+                                             view.s.control_period);
+  const Episode<System>& ep = episodes[i];
+  float* z = replay.z + slot * replay.inputs;
+  float* zb = replay.z_boot + slot * replay.inputs;
+  const typename System::State& x = rec_x[at];
+  const typename System::State& xb = rec_x[static_cast<size_t>(y.bootstrap ? y.boot_step : 0) * view.batch + i];
+  z[0] = rec_tau[at];
+  zb[0] = y.bootstrap ? y.boot_tau : 0.0f;
+  for (int j = 0; j < NX; ++j) {
+    z[1 + j] = x[j];
+    zb[1 + j] = xb[j];
+  }
+  z[1 + NX] = zb[1 + NX] = ep.goal_x;
+  z[2 + NX] = zb[2 + NX] = ep.goal_y;
+  replay.partial[slot] = y.partial;
+  replay.bootstrap[slot] = y.bootstrap ? 1.0f : 0.0f;
+  replay.discount[slot] = y.discount;
+}
+
 template <typename T>
 void copy_back(std::vector<T>& host, const T* device, size_t count, cudaStream_t stream) {
   host.resize(count);
@@ -110,6 +192,9 @@ DeviceRollout<System>::DeviceRollout(const System& sys, const TaskParams<float>&
   allocate(rec_reason_, T * B);
   allocate(rec_iterations_, T * B);
   allocate(rec_active_, T * B);
+  allocate(lengths_, B);
+  allocate(offsets_, B);
+  allocate(knot_counts_, B);
   DMPC_CUDA_CHECK(cudaMemsetAsync(u0_, 0, B * NU * sizeof(float), stream_));
 }
 
@@ -121,7 +206,8 @@ DeviceRollout<System>::~DeviceRollout() {
                   static_cast<void*>(active_), static_cast<void*>(iterations_), static_cast<void*>(rec_x_),
                   static_cast<void*>(rec_tau_), static_cast<void*>(rec_u_), static_cast<void*>(rec_stage_),
                   static_cast<void*>(rec_terminal_), static_cast<void*>(rec_reason_),
-                  static_cast<void*>(rec_iterations_), static_cast<void*>(rec_active_)})
+                  static_cast<void*>(rec_iterations_), static_cast<void*>(rec_active_),
+                  static_cast<void*>(lengths_), static_cast<void*>(offsets_), static_cast<void*>(knot_counts_)})
     cudaFree(p);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -140,7 +226,7 @@ void DeviceRollout<System>::set_value(const float* weights) {
 }
 
 template <typename System>
-void DeviceRollout<System>::run_episode(uint32_t episode, RolloutRecords<System>& out) {
+void DeviceRollout<System>::rollout(uint32_t episode) {
   const int B = batch_, T = task_.steps_per_episode;
   const size_t b = static_cast<size_t>(B);
   launch_env_reset(sys_, task_, seed_, episodes_, B, first_env_id_, episode, stream_);
@@ -179,6 +265,13 @@ void DeviceRollout<System>::run_episode(uint32_t episode, RolloutRecords<System>
     shift_kernel<System><<<blocks_for(B), kThreadsPerBlock, 0, stream_>>>(knot_storage_, B, knots_, shift_);
     DMPC_CUDA_CHECK(cudaGetLastError());
   }
+}
+
+template <typename System>
+void DeviceRollout<System>::run_episode(uint32_t episode, RolloutRecords<System>& out) {
+  const int B = batch_, T = task_.steps_per_episode;
+  const size_t b = static_cast<size_t>(B);
+  rollout(episode);
   const size_t cells = static_cast<size_t>(T) * b;
   out.steps = T;
   out.batch = B;
@@ -192,6 +285,30 @@ void DeviceRollout<System>::run_episode(uint32_t episode, RolloutRecords<System>
   copy_back(out.iterations, rec_iterations_, cells, stream_);
   copy_back(out.episodes, episodes_, b, stream_);
   DMPC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+template <typename System>
+void DeviceRollout<System>::run_episode_into_replay(uint32_t episode, const TargetSettings& targets,
+                                                    DeviceReplay& replay, RolloutTotals& totals,
+                                                    std::vector<Episode<System>>& episodes) {
+  const int B = batch_, T = task_.steps_per_episode;
+  rollout(episode);
+  lengths_kernel<<<blocks_for(B), kThreadsPerBlock, 0, stream_>>>(rec_active_, rec_iterations_, rec_tau_, B, T,
+                                                                   knot_dt_, knots_, lengths_, knot_counts_);
+  DMPC_CUDA_CHECK(cudaGetLastError());
+  const auto policy = thrust::cuda::par.on(stream_);
+  thrust::exclusive_scan(policy, lengths_, lengths_ + B, offsets_);
+  totals.steps = thrust::reduce(policy, lengths_, lengths_ + B, int64_t{0});
+  totals.knot_iterations = thrust::reduce(policy, knot_counts_, knot_counts_ + B, int64_t{0});
+  RecordView view{rec_stage_, rec_terminal_, rec_u_, rec_reason_, B, 0, NU, targets};
+  const dim3 grid(static_cast<unsigned>(blocks_for(B)), static_cast<unsigned>(T));
+  targets_kernel<System><<<grid, kThreadsPerBlock, 0, stream_>>>(view, rec_x_, rec_tau_, rec_active_, episodes_,
+                                                                 offsets_, T, totals.steps, replay);
+  DMPC_CUDA_CHECK(cudaGetLastError());
+  copy_back(episodes, episodes_, static_cast<size_t>(B), stream_);
+  DMPC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  replay.next = (replay.next + totals.steps) % replay.capacity;  // as appending one by one
+  replay.size = replay.size + totals.steps < replay.capacity ? replay.size + totals.steps : replay.capacity;
 }
 
 template class DeviceRollout<Ballbot<float>>;

@@ -38,6 +38,30 @@ struct RolloutRecords {
   std::vector<Episode<System>> episodes;   // [B] at the end: totals, reasons, reach times
 };
 
+// The trainer's replay buffer columns when they live on this GPU (float32, row-major), and the
+// ring's state; store_targets() appends an episode's transitions as ReplayBuffer::add does.
+struct DeviceReplay {
+  float *z = nullptr, *z_boot = nullptr;  // [capacity][inputs]: [τ, s, g]
+  float *partial = nullptr, *bootstrap = nullptr, *discount = nullptr;  // [capacity]
+  int64_t capacity = 0, next = 0, size = 0;
+  int inputs = 0;
+};
+
+// How the critic's targets are made from the records (trainer/td_targets.hpp).
+struct TargetSettings {
+  int n = 10;                    // n-step
+  float step_discount = 1.0f;    // γ^δt
+  float control_period = 0.02f;  // δt
+  bool control_cost = true;      // add ½ uᵀRu δt of the (clamped) input to every stage cost
+  float input_weight[4] = {0, 0, 0, 0};
+  float input_limit = 0.0f;
+};
+
+struct RolloutTotals {
+  int64_t steps = 0;            // transitions (control steps taken)
+  int64_t knot_iterations = 0;  // Σ iLQR iterations × horizon knots
+};
+
 template <typename System>
 class DeviceRollout {
  public:
@@ -56,12 +80,20 @@ class DeviceRollout {
 
   void set_params(const Params& params);           // the actor's cost (warm-up or DMPC)
   void set_value(const float* weights);            // the value network's flat buffer (host)
-  // Episode `episode` of every environment, from fresh warm starts, to its end.
+  // Episode `episode` of every environment, from fresh warm starts, to its end; the records
+  // come back to the host.
   void run_episode(uint32_t episode, RolloutRecords<System>& out);
+
+  // The same episode, its n-step targets written straight into the replay buffer on the device
+  // (no records leave the GPU: only the totals and the B final episode states come back).
+  void run_episode_into_replay(uint32_t episode, const TargetSettings& targets, DeviceReplay& replay,
+                               RolloutTotals& totals, std::vector<Episode<System>>& episodes);
 
   int batch() const { return batch_; }
 
  private:
+  void rollout(uint32_t episode);  // the kernels of one episode, queued on the stream
+
   System sys_;
   TaskParams<float> task_;
   NoiseModel<float, NU> noise_;
@@ -86,6 +118,7 @@ class DeviceRollout {
   float *rec_tau_ = nullptr, *rec_u_ = nullptr, *rec_stage_ = nullptr, *rec_terminal_ = nullptr;
   int32_t *rec_reason_ = nullptr, *rec_iterations_ = nullptr;
   uint8_t* rec_active_ = nullptr;
+  int64_t *lengths_ = nullptr, *offsets_ = nullptr, *knot_counts_ = nullptr;  // [B]
 };
 
 }  // namespace dmpc::cuda

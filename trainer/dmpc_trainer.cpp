@@ -171,9 +171,10 @@ struct ReplayBuffer {
     int64_t n = static_cast<int64_t>(ps.size());
     const int64_t inputs = z.size(1);
     int64_t skip = 0;
-    if (n > capacity) {  // only the newest `capacity` survive
+    if (n > capacity) {  // only the newest `capacity` survive, where appending one by one leaves them
       skip = n - capacity;
       n = capacity;
+      next = (next + skip) % capacity;
     }
     const auto host = [&](std::vector<float>& v, int64_t width) {
       const torch::Tensor t = torch::from_blob(v.data(), {static_cast<int64_t>(v.size()) / width, width});
@@ -726,6 +727,7 @@ class Trainer {
   // The same episodes' records from the GPU rollout (float32 there), into the same targets.
   void collect_on_device(IterationStats& stats) {
     const TaskParams<double>& task = cfg_.env.task;
+    if (replay_on_rollout_device()) return collect_into_device_replay(stats);
     rollout_->run_episode(static_cast<uint32_t>(iteration_), records_);
     const cuda::RolloutRecords<DeviceSystem>& r = records_;
     const size_t batch = static_cast<size_t>(r.batch);
@@ -771,6 +773,63 @@ class Trainer {
   }
 #endif
 
+#ifdef DMPC_WITH_CUDA
+  // The replay buffer's tensors are on the GPU the episodes run on: targets go straight there.
+  bool replay_on_rollout_device() const {
+    int current = -1;
+    DMPC_CUDA_CHECK(cudaGetDevice(&current));
+    return replay_.z.is_cuda() && replay_.z.device().index() == current;
+  }
+
+  // The whole iteration's data stays on the GPU: episodes, n-step targets, replay insertion
+  // (cuda/device_rollout); only the totals and the B final episode states come to the host.
+  void collect_into_device_replay(IterationStats& stats) {
+    const TaskParams<double>& task = cfg_.env.task;
+    cuda::DeviceReplay replay;
+    replay.z = replay_.z.data_ptr<float>();
+    replay.z_boot = replay_.z_boot.data_ptr<float>();
+    replay.partial = replay_.partial.data_ptr<float>();
+    replay.bootstrap = replay_.bootstrap.data_ptr<float>();
+    replay.discount = replay_.discount.data_ptr<float>();
+    replay.capacity = replay_.capacity;
+    replay.next = replay_.next;
+    replay.size = replay_.size;
+    replay.inputs = static_cast<int>(shape_.inputs);
+    cuda::TargetSettings targets;
+    targets.n = cfg_.critic.n_step;
+    targets.step_discount = static_cast<float>(std::pow(cfg_.actor.discount, task.control_period));
+    targets.control_period = static_cast<float>(task.control_period);
+    targets.control_cost = cfg_.critic.control_cost;
+    for (int j = 0; j < NU; ++j) targets.input_weight[j] = static_cast<float>(cfg_.env.input_weight[static_cast<size_t>(j)]);
+    targets.input_limit = static_cast<float>(task.input_limit);
+    torch::cuda::synchronize();  // the critic's last reads of the ring are done before it is overwritten
+    cuda::RolloutTotals totals;
+    rollout_->run_episode_into_replay(static_cast<uint32_t>(iteration_), targets, replay, totals, final_episodes_);
+    replay_.next = replay.next;
+    replay_.size = replay.size;
+    stats.steps += totals.steps;
+    stats.knot_iterations += totals.knot_iterations;
+    const DeviceSystem dsys{};
+    const TaskParams<float> ftask = task.template cast<float>();
+    std::vector<EpisodeOutcome> outcomes(final_episodes_.size());
+    for (size_t i = 0; i < final_episodes_.size(); ++i) {
+      const Episode<DeviceSystem>& e = final_episodes_[i];
+      outcomes[i] = {episode_succeeded(dsys, ftask, e), e.reason, static_cast<double>(e.total_cost)};
+    }
+    add_outcomes(outcomes, stats);
+  }
+#endif
+
+  void add_outcomes(const std::vector<EpisodeOutcome>& outcomes, IterationStats& stats) const {
+    for (const EpisodeOutcome& o : outcomes) {
+      stats.success += o.success;
+      stats.collision += is_collision(o.reason);
+      stats.fall += o.reason == EndReason::kFall;
+      stats.cost += o.total_cost;
+      ++stats.episodes;
+    }
+  }
+
   // n-step targets of every episode into the replay buffer; the episodes' figures into stats.
   void store(const std::vector<std::vector<EpisodeStep>>& steps,
              const std::vector<std::vector<typename System::State>>& states,
@@ -797,12 +856,8 @@ class Trainer {
         put(zbs, y[t].bootstrap ? y[t].boot_tau : 0.0,
             states[i][static_cast<size_t>(y[t].bootstrap ? y[t].boot_step : 0)], i);
       }
-      stats.success += outcomes[i].success;
-      stats.collision += is_collision(outcomes[i].reason);
-      stats.fall += outcomes[i].reason == EndReason::kFall;
-      stats.cost += outcomes[i].total_cost;
-      ++stats.episodes;
     }
+    add_outcomes(outcomes, stats);
     replay_.add(zs, ps, bs, ds, zbs);
   }
 
@@ -889,6 +944,7 @@ class Trainer {
   std::unique_ptr<cuda::DeviceRollout<DeviceSystem>> rollout_;
   DeviceParams device_value_params_{}, device_warmup_params_{};
   cuda::RolloutRecords<DeviceSystem> records_;
+  std::vector<Episode<DeviceSystem>> final_episodes_;
 #endif
 };
 

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "trainer/td_targets.hpp"
 
@@ -64,6 +66,31 @@ TEST(TdTargets, TimeoutWithinNStepsDiscountsTheTerminalCostOnceMore) {
   const std::vector<TdTarget> y = n_step_targets(ep, 5, kGamma, kDt);
   EXPECT_NEAR(y[0].partial, 0.01 + kStep * 0.02 + kStep * kStep * (0.03 + kStep * 0.7), 1e-15);
   EXPECT_FALSE(y[0].bootstrap);
+}
+
+// The parallel insertion's slots against appending one at a time to a ring (what
+// ReplayBuffer::add does in chunks): the same final ring for every batch size, start and overflow.
+TEST(ReplaySlots, ParallelInsertionEqualsAppendingInOrder) {
+  for (int64_t capacity : {1, 5, 16}) {
+    for (int64_t next = 0; next < capacity; ++next) {
+      for (int64_t total : {0, 1, 3, 5, 16, 17, 40}) {
+        std::vector<int64_t> sequential(static_cast<size_t>(capacity), -1), parallel = sequential;
+        int64_t at = next;
+        for (int64_t g = 0; g < total; ++g) {
+          sequential[static_cast<size_t>(at)] = g;
+          at = (at + 1) % capacity;
+        }
+        for (int64_t g = 0; g < total; ++g) {
+          const int64_t slot = replay_slot(g, total, next, capacity);
+          if (slot < 0) continue;
+          ASSERT_LT(slot, capacity);
+          ASSERT_EQ(parallel[static_cast<size_t>(slot)], -1) << "two transitions share slot " << slot;
+          parallel[static_cast<size_t>(slot)] = g;
+        }
+        EXPECT_EQ(parallel, sequential) << "capacity " << capacity << ", next " << next << ", total " << total;
+      }
+    }
+  }
 }
 
 }  // namespace
