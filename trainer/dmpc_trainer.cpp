@@ -785,6 +785,8 @@ class Trainer {
   // (cuda/device_rollout); only the totals and the B final episode states come to the host.
   void collect_into_device_replay(IterationStats& stats) {
     const TaskParams<double>& task = cfg_.env.task;
+    for (torch::Tensor* t : {&replay_.z, &replay_.z_boot, &replay_.partial, &replay_.bootstrap, &replay_.discount})
+      *t = t->contiguous();  // (a resumed buffer is; the kernel writes rows by raw pointer)
     cuda::DeviceReplay replay;
     replay.z = replay_.z.data_ptr<float>();
     replay.z_boot = replay_.z_boot.data_ptr<float>();

@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--cost-tol", type=float, default=1e-9, help="relative cost tolerance for 'to tolerance'")
     ap.add_argument("--single-count", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--ours-build", default="portable", help="how our side was compiled (recorded in the output)")
     ap.add_argument("--jax-budget", type=float, default=60.0,
                     help="skip larger batches once one diffilqrax batch solve takes longer than this [s]")
     args = ap.parse_args()
@@ -198,6 +199,7 @@ def main():
 
     result = {
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads_used": 1},
+        "ours_build": args.ours_build,
         "versions": {name: importlib.metadata.version(name) for name in ("jax", "diffilqrax", "crocoddyl")},
         "problem": {"knots": knots, "knot_dt": knot_dt, "integrator": "explicit Euler", "weights": weights,
                     "config": os.path.relpath(args.config, ROOT), "iterations": args.iters,
@@ -219,7 +221,8 @@ def write_markdown(r, path):
     o_s, c_s = med(s["ours_seconds"]), med(s["crocoddyl_seconds"])
     o_t, c_t = med(t["ours_seconds"]), med(t["crocoddyl_seconds"])
     lines = [
-        f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; every solver on one thread.",
+        f"Machine: {r['machine']['cpu']}, {r['machine']['cores']} cores; every solver on one thread; "
+        f"ours compiled {r.get('ours_build', 'portable')}.",
         f"Problem: Ballbot, N = {r['problem']['knots']} knots of {r['problem']['knot_dt'] * 1e3:.0f} ms, explicit Euler, "
         f"quadratic actor cost of `{r['problem']['config']}`, zero initial guess, no input limits.",
         f"Consistency: u₀ after 1 and 3 iterations on {r['check']['starts']} starts, worst difference to ours "
