@@ -8,9 +8,9 @@
 // rank 0's result: every rank receives the same bytes, and the sum does not depend on the MPI
 // implementation's algorithm, so a P-rank run is reproducible (exact resume) as well.
 //
-// GPU tensors are staged through host memory (the critic is small). NCCL is not used yet: a CUDA
-// build would put an NCCL all-reduce behind sum_to_all() for device buffers, bootstrapped with an
-// ncclUniqueId broadcast from rank 0 through broadcast().
+// GPU tensors are staged through host memory here (the critic is small); a build with NCCL
+// all-reduces them GPU to GPU instead (trainer/nccl_allreduce.hpp, critic.allreduce), its
+// communicator bootstrapped with an ncclUniqueId that rank 0 broadcasts through broadcast().
 //
 // No LibTorch and no MPI types here: the command line includes this header.
 #pragma once

@@ -34,6 +34,9 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_rollout.hpp"
 #endif
+#ifdef DMPC_WITH_NCCL
+#include "trainer/nccl_allreduce.hpp"
+#endif
 
 namespace dmpc {
 
@@ -456,6 +459,7 @@ class Trainer {
                            .params);
     load_flat(target_, to_flat(critic_));
     if (use_cuda_backend(cfg.backend)) make_device_rollout(warm);
+    make_gradient_allreduce();
     publish_target();
     check_identical("at initialisation");
   }
@@ -863,9 +867,50 @@ class Trainer {
     replay_.add(zs, ps, bs, ds, zbs);
   }
 
+  // critic.allreduce: NCCL between the processes' GPUs when asked for (or, with "auto", when the
+  // critic is on a GPU and the build has NCCL); else MPI through host memory.
+  void make_gradient_allreduce() {
+    const std::string& how = cfg_.critic.allreduce;
+    const bool gpu = device_.is_cuda();
+    if (how == "nccl" && !gpu)
+      throw std::runtime_error("critic.allreduce = \"nccl\" needs the critic on a GPU (critic.device)");
+#ifdef DMPC_WITH_NCCL
+    if (comm_.distributed() && gpu && how != "mpi")
+      nccl_ = std::make_unique<NcclAllReduce>(comm_, static_cast<int>(device_.index() < 0 ? 0 : device_.index()));
+#else
+    if (how == "nccl")
+      throw std::runtime_error("critic.allreduce = \"nccl\" but this build has no NCCL (DMPC_WITH_NCCL=OFF)");
+#endif
+  }
+
+#ifdef DMPC_WITH_NCCL
+  // The NCCL path of average_gradients: the gradients and the loss in one float buffer on the GPU.
+  double average_gradients_nccl(double local_loss) {
+    std::vector<torch::Tensor> params = critic_->parameters();
+    std::vector<torch::Tensor> parts;
+    for (const torch::Tensor& p : params) parts.push_back(p.grad().detach().reshape({-1}).to(torch::kFloat32));
+    parts.push_back(torch::full({1}, local_loss, parts.front().options()));
+    torch::Tensor flat = torch::cat(parts).contiguous();
+    torch::cuda::synchronize();  // the gradients are computed before NCCL reads them on its stream
+    nccl_->sum(flat.data_ptr<float>(), static_cast<size_t>(flat.numel()));
+    flat.div_(static_cast<double>(comm_.size()));
+    int64_t at = 0;
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : params) {
+      torch::Tensor g = p.grad();
+      g.copy_(flat.narrow(0, at, g.numel()).view(g.sizes()).to(g.dtype()));
+      at += g.numel();
+    }
+    return flat[at].item<double>();
+  }
+#endif
+
   // Σ over processes of every parameter's gradient, then ÷ P: the gradient of the mean loss over
   // all processes' minibatches. The local loss rides along (the last entry).
   double average_gradients(double local_loss) {
+#ifdef DMPC_WITH_NCCL
+    if (nccl_) return average_gradients_nccl(local_loss);
+#endif
     std::vector<torch::Tensor> params = critic_->parameters();
     std::vector<double> flat;
     for (const torch::Tensor& p : params) {
@@ -947,6 +992,9 @@ class Trainer {
   DeviceParams device_value_params_{}, device_warmup_params_{};
   cuda::RolloutRecords<DeviceSystem> records_;
   std::vector<Episode<DeviceSystem>> final_episodes_;
+#endif
+#ifdef DMPC_WITH_NCCL
+  std::unique_ptr<NcclAllReduce> nccl_;  // critic.allreduce on GPUs
 #endif
 };
 

@@ -28,6 +28,7 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
   c.control_cost = r.boolean("critic.control_cost", c.control_cost);
   c.device = r.choice("critic.device", c.device, {"auto", "cpu", "cuda"});
+  c.allreduce = r.choice("critic.allreduce", c.allreduce, {"auto", "mpi", "nccl"});
   c.init_output_scale = r.number("critic.init_output_scale", c.init_output_scale, 0.0, 100.0);
   std::vector<double> offset, scale;
   default_critic_normalisation(system, offset, scale);

@@ -22,6 +22,8 @@ struct CriticSettings {
                                  // so the untrained actor does not chase a random gradient)
   bool control_cost = true;       // add ½ uᵀRu·δt to every transition's cost (the paper's Eq. 4)
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
+  std::string allreduce = "auto";  // several processes: mpi (host, double, rank order) | nccl (GPU) |
+                                   // auto (nccl when the critic is on a GPU and the build has NCCL)
   std::vector<double> input_offset;  // z̃ = (z − offset) / scale for z = [τ, s, g]
   std::vector<double> input_scale;
 };

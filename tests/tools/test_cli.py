@@ -209,6 +209,10 @@ with tempfile.TemporaryDirectory() as tmp:
           r.returncode != 0 and r.stderr.startswith("dmpc: error: backend = \"cuda\"")
           and "CUDA" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
     check("... and leaves no run directory behind", not os.path.exists(out))
+    r = run("train", "--config", os.path.join(SOURCE, "configs", "default.toml"), "--set", "critic.device=cpu",
+            "--set", "critic.allreduce=nccl", "--set", "train.iterations=1", "--out", out)
+    check("critic.allreduce = nccl with the critic on the CPU is refused",
+          r.returncode != 0 and "critic.allreduce" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr)
     r = run("train", "--config", os.path.join(SOURCE, "configs", "default.toml"), "--backend", "gpu", "--out", out)
     check("train --backend with an unknown name is refused", r.returncode != 0 and "--backend" in r.stderr, r.stderr)
 
