@@ -122,8 +122,8 @@ struct RecordView {
 // than the ring holds, only the newest `capacity` are written, so no two threads share a slot).
 template <typename System>
 __global__ void targets_kernel(RecordView view, const typename System::State* rec_x, const float* rec_tau,
-                               const uint8_t* active, const Episode<System>* episodes, const int64_t* offsets,
-                               int steps, int64_t total, DeviceReplay replay) {
+                               const uint8_t* active, const Episode<System>* episodes, const int64_t* lengths,
+                               const int64_t* offsets, int steps, int64_t total, DeviceReplay replay) {
   constexpr int NX = System::kStateDim;
   const int i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
   if (i >= view.batch || t >= steps) return;
@@ -133,8 +133,8 @@ __global__ void targets_kernel(RecordView view, const typename System::State* re
   if (slot < 0) return;
   RecordView v = view;
   v.env = i;
-  int length = t + 1;  // the episode's length: its active steps run from 0
-  while (length < steps && active[static_cast<size_t>(length) * view.batch + i]) ++length;
+  // The episode's length: its active steps run from 0 (every episode is running at t = 0).
+  const int length = static_cast<int>(lengths[i]);
   const NStepTarget<float> y = n_step_target(v, length, t, view.s.n, view.s.step_discount, rec_tau[at],
                                              view.s.control_period);
   const Episode<System>& ep = episodes[i];
@@ -303,7 +303,7 @@ void DeviceRollout<System>::run_episode_into_replay(uint32_t episode, const Targ
   RecordView view{rec_stage_, rec_terminal_, rec_u_, rec_reason_, B, 0, NU, targets};
   const dim3 grid(static_cast<unsigned>(blocks_for(B)), static_cast<unsigned>(T));
   targets_kernel<System><<<grid, kThreadsPerBlock, 0, stream_>>>(view, rec_x_, rec_tau_, rec_active_, episodes_,
-                                                                 offsets_, T, totals.steps, replay);
+                                                                 lengths_, offsets_, T, totals.steps, replay);
   DMPC_CUDA_CHECK(cudaGetLastError());
   copy_back(episodes, episodes_, static_cast<size_t>(B), stream_);
   DMPC_CUDA_CHECK(cudaStreamSynchronize(stream_));
