@@ -1,6 +1,8 @@
 // One training episode of B environments run on the GPU: the MPC actor (cuda/actor_solve.hpp)
 // and the SDE environment (cuda/env_step.hpp) alternate for every control step with no host
-// synchronisation; what the critic needs comes back to the host once, at the episode's end.
+// synchronisation. At the episode's end either the records come back to the host once
+// (run_episode), or a kernel turns them into the critic's n-step targets in the replay buffer on
+// the same GPU (run_episode_into_replay) and only totals and final states come back.
 //
 // Per control step t (T = task.steps_per_episode launches of each, kernels skip the environments
 // whose episode has ended):
@@ -9,7 +11,11 @@
 //   step      step_episode under the actor's first input; stage cost, terminal cost, end reason
 //   record    the state after the step, the input, the iLQR iterations
 //   shift     every warm start moves on by `shift` knots
-// The arithmetic is the DMPC_HD code of the CPU trainer's BatchActor and BatchEnv, in float32.
+// After the episode (run_episode_into_replay):
+//   lengths   each episode's length and Σ iterations × horizon knots; a scan gives its first row
+//   targets   one thread per (environment, step): n_step_target, written at replay_slot
+// The arithmetic is the DMPC_HD code of the CPU trainer's BatchActor, BatchEnv and n-step
+// targets (trainer/td_targets.hpp), in float32.
 // Plain C++ header: the trainer (g++, LibTorch) includes it.
 #pragma once
 
