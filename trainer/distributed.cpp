@@ -59,6 +59,14 @@ bool built_with_mpi() {
 #endif
 }
 
+bool built_with_nccl() {
+#ifdef DMPC_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 Comm& Comm::self() {
   static Comm c;  // a world of one: every collective is the identity
   return c;

@@ -71,5 +71,7 @@ void finalize_distributed();
 
 // True when this binary was built with MPI.
 bool built_with_mpi();
+// True when this binary was built with NCCL (trainer/nccl_allreduce).
+bool built_with_nccl();
 
 }  // namespace dmpc

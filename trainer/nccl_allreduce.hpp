@@ -33,7 +33,4 @@ class NcclAllReduce {
   void* stream_ = nullptr;  // cudaStream_t
 };
 
-// True when this binary was built with NCCL.
-bool built_with_nccl();
-
 }  // namespace dmpc

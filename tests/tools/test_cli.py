@@ -197,6 +197,10 @@ check("bench env prints its figures as JSON",
 r = run("bench", "env", "--backend", "cuda", "--batch", "64", "--steps", "5")
 check("bench env on CUDA without a device (or without the backend) says so",
       r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
+r = run("info")
+check("info names the build's parts and the devices",
+      r.returncode == 0 and all(k in r.stdout for k in ("CUDA backend:", "LibTorch:", "CUDA devices:", "MPI:", "NCCL:")),
+      r.stdout + r.stderr)
 r = run("bench", "actor", "--backend", "cuda", "--batch", "4")
 check("bench actor on CUDA without a device (or without the backend) says so",
       r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
