@@ -3,7 +3,7 @@
 # short and long horizon × `terminal` and `running+terminal` actor) for several seeds, then the
 # figures (tools/plots/dmpc_figures.py) and a summary table, all under one results folder.
 #
-#   tools/study.sh [--out results] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
+#   tools/study.sh [--out runs/study] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
 #                  [--backend cpu|cuda|auto] [--configs "dense_short_dmpc ..."] [--dmpc build/dmpc]
 #                  [--set key=value ...]
 #
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=results
+out=runs/study
 seeds="1 2 3"
 iterations=""
 batch=""
