@@ -17,6 +17,7 @@
 #ifdef DMPC_WITH_CUDA
 #include "cuda/actor_solve.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
 #endif
 #include "core/actor_config.hpp"
 #include "core/batch_actor.hpp"
@@ -185,31 +186,26 @@ int bench_actor_cuda(const BenchActorOptions& o) {
     kn.u = S::Input::zero();
     kn.K = Mat<float, NU, NX>::zero();
   }
-  std::vector<void*> buffers;
-  auto upload = [&](const auto* host, size_t n) {
-    using V = std::remove_const_t<std::remove_pointer_t<decltype(host)>>;
-    V* ptr = nullptr;
-    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr), std::max<size_t>(n, 1) * sizeof(V)));
-    buffers.push_back(ptr);
-    if (host) DMPC_CUDA_CHECK(cudaMemcpy(ptr, host, n * sizeof(V), cudaMemcpyHostToDevice));
-    return ptr;
-  };
-  const std::vector<float> mu(batch, static_cast<float>(a.solver.mu_init));
+  cuda::DeviceBuffer<ActorCostParams<float, NX, NU>> d_params(std::vector<ActorCostParams<float, NX, NU>>{params});
+  cuda::DeviceBuffer<float> d_weights(weights), d_tau(tau), d_goals(goals), d_u0(batch * NU);
+  cuda::DeviceBuffer<float> d_mu(std::vector<float>(batch, static_cast<float>(a.solver.mu_init)));
+  cuda::DeviceBuffer<IlqrKnot<S>> d_knots(knots);
+  cuda::DeviceBuffer<typename S::State> d_x(x);
+  cuda::DeviceBuffer<int32_t> d_iterations(batch);
   cuda::ActorSolveArgs<S> args;
   args.system = sys;
-  args.params = upload(&params, 1);
-  args.value = {net.shape, upload(weights.data(), weights.size())};
+  args.params = d_params.ptr;
+  args.value = {net.shape, d_weights.ptr};
   args.settings = make_ilqr_settings<float>(a, run.env.task.input_limit);
   args.knot_dt = static_cast<float>(a.knot_dt);
   args.capacity = capacity;
-  args.knots = upload(knots.data(), knots.size());
-  args.mu = upload(mu.data(), mu.size());
-  typename S::State* d_x = upload(x.data(), x.size());
-  args.x = d_x;
-  args.tau = upload(tau.data(), tau.size());
-  args.goal = upload(goals.data(), goals.size());
-  args.u0 = upload(static_cast<const float*>(nullptr), batch * NU);
-  args.iterations = upload(static_cast<const int32_t*>(nullptr), batch);
+  args.knots = d_knots.ptr;
+  args.mu = d_mu.ptr;
+  args.x = d_x.ptr;
+  args.tau = d_tau.ptr;
+  args.goal = d_goals.ptr;
+  args.u0 = d_u0.ptr;
+  args.iterations = d_iterations.ptr;
   args.batch = static_cast<int>(batch);
   std::vector<int32_t> iterations(batch);
 
@@ -221,15 +217,14 @@ int bench_actor_cuda(const BenchActorOptions& o) {
     int64_t round_knot_iterations = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t s = 0; s < o.steps; ++s) {
-      cuda::launch_actor_shift(args, d_x, nullptr);
+      cuda::launch_actor_shift(args, d_x.ptr, nullptr);
       cuda::launch_actor_solve(args, nullptr);
-      DMPC_CUDA_CHECK(cudaMemcpy(iterations.data(), args.iterations, batch * sizeof(int32_t), cudaMemcpyDeviceToHost));
+      d_iterations.download(iterations);
       for (int32_t it : iterations) round_knot_iterations += static_cast<int64_t>(it) * o.knots;
     }
     round_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     knot_iterations = round_knot_iterations;
   }
-  for (void* p : buffers) cudaFree(p);
   std::sort(round_seconds.begin(), round_seconds.end());
   const double median = round_seconds[round_seconds.size() / 2];
   const int64_t solves = o.steps * o.batch;
@@ -340,35 +335,24 @@ int bench_env(const BenchEnvOptions& o) {
     device = cuda_device_name();
     if (device.empty()) throw std::runtime_error("--backend cuda: no CUDA device");
     const TaskParams<float> task = run.env.task.cast<float>();
-    Episode<S>* episodes = nullptr;
-    float *inputs = nullptr, *stage = nullptr, *terminal = nullptr;
-    int32_t* reason = nullptr;
-    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&episodes), batch * sizeof(Episode<S>)));
-    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&inputs), batch * NU * sizeof(float)));
-    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&stage), batch * sizeof(float)));
-    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&terminal), batch * sizeof(float)));
-    DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&reason), batch * sizeof(int32_t)));
-    DMPC_CUDA_CHECK(cudaMemset(inputs, 0, batch * NU * sizeof(float)));
+    cuda::DeviceBuffer<Episode<S>> episodes(batch);
+    cuda::DeviceBuffer<float> inputs(std::vector<float>(batch * NU, 0.0f)), stage(batch), terminal(batch);
+    cuda::DeviceBuffer<int32_t> reason(batch);
     cuda::EnvStepArgs<S> args{S{}, task, make_noise_model<NU>(run.env.process_noise, run.env.input_weight).template cast<float>(),
-                              run.env.seed, episodes, inputs, stage, terminal, reason, static_cast<int>(batch)};
+                              run.env.seed, episodes.ptr, inputs.ptr, stage.ptr, terminal.ptr, reason.ptr, static_cast<int>(batch)};
     std::vector<Episode<S>> host(batch);
     for (int64_t r = 0; r < o.rounds + 1; ++r) {  // round 0 warms the device up
-      cuda::launch_env_reset(S{}, task, run.env.seed, episodes, static_cast<int>(batch), 0,
+      cuda::launch_env_reset(S{}, task, run.env.seed, episodes.ptr, static_cast<int>(batch), 0,
                              static_cast<uint32_t>(r), nullptr);
       DMPC_CUDA_CHECK(cudaDeviceSynchronize());
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t s = 0; s < o.steps; ++s) cuda::launch_env_step(args, nullptr);
       DMPC_CUDA_CHECK(cudaDeviceSynchronize());
       if (r > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      DMPC_CUDA_CHECK(cudaMemcpy(host.data(), episodes, batch * sizeof(Episode<S>), cudaMemcpyDeviceToHost));
+      episodes.download(host);
       integrated = 0;
       for (const Episode<S>& e : host) integrated += e.step;
     }
-    cudaFree(episodes);
-    cudaFree(inputs);
-    cudaFree(stage);
-    cudaFree(terminal);
-    cudaFree(reason);
 #else
     throw std::runtime_error("--backend cuda: this build has no CUDA backend (DMPC_WITH_CUDA=OFF)");
 #endif

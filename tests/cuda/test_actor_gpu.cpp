@@ -6,23 +6,12 @@
 #include <utility>
 #include <vector>
 
-#include "core/actor_config.hpp"
-#include "core/batch_actor.hpp"
-#include "core/value_file.hpp"
 #include "cuda/actor_solve.hpp"
-#include "cuda/cuda_check.hpp"
-#include "envs/task/task_config.hpp"
+#include "tests/cuda/agreement_problems.hpp"
+#include "cuda/device_buffer.hpp"
 
 namespace dmpc {
 namespace {
-
-template <typename T>
-T* to_device(const T* host, size_t n) {
-  T* ptr = nullptr;
-  DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T)));
-  DMPC_CUDA_CHECK(cudaMemcpy(ptr, host, n * sizeof(T), cudaMemcpyHostToDevice));
-  return ptr;
-}
 
 // The same first inputs and first-knot gains from both backends with the DMPC cost and a random
 // critic, over three warm-started control steps (six iLQR iterations from the same state), a
@@ -33,65 +22,51 @@ T* to_device(const T* host, size_t n) {
 // gain for K.
 TEST(GpuActor, BallbotDmpcMatchesCpu) {
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
-  using Bot = Ballbot<float>;
-  ConfigReader r = ConfigReader::from_string("", "<test>");
-  const EnvConfig env = read_env_config(r);
-  ActorSettings a = read_actor_settings(r);
-  a.solver.max_iterations = 2;
-  const Bot bot;
-  const auto params = make_cost_params(bot, a, env.input_weight, env.task.cost, env.task.binary_goal_radius);
-  const ValueNetwork net = random_value_network({13, 12, 3}, 5, 3.0);
-  const std::vector<float> weights(net.params.begin(), net.params.end());
-
-  const int batch = 128;
-  std::vector<Bot::State> x(batch);
-  std::vector<float> tau(batch), goal(2 * batch);
-  for (int i = 0; i < batch; ++i) {
-    x[i] = bot.rest_state(-1.0f + 2.0f * float(i) / batch, -0.8f);
-    x[i][3] += 0.02f * float(i % 3);
-    tau[i] = i % 4 == 0 ? 0.5f : 3.0f;
-    goal[2 * i] = 0.0f;
-    goal[2 * i + 1] = 0.8f;
-  }
+  using agreement::Bot;
+  const agreement::ActorProblems p = agreement::actor_problems();
+  const int batch = agreement::ActorProblems::kBatch;
 
   ThreadPool pool(2);
-  BatchActor<Bot> cpu(bot, a, params, env.task.input_limit, batch, pool);
-  cpu.set_value({net.shape, weights.data()});
+  BatchActor<Bot> cpu(Bot{}, p.settings, p.params, p.env.task.input_limit, batch, pool);
+  cpu.set_value({p.net.shape, p.weights.data()});
 
-  const int capacity = a.knots();
+  const int capacity = p.settings.knots();
   std::vector<IlqrKnot<Bot>> knots_host(static_cast<size_t>(batch) * (capacity + 1));
   for (auto& kn : knots_host) {
     kn.u = Bot::Input::zero();
     kn.K = Mat<float, 3, 10>::zero();
   }
-  std::vector<float> mu_host(batch, float(a.solver.mu_init));
+  cuda::DeviceBuffer<ActorCostParams<float, 10, 3>> params({p.params});
+  cuda::DeviceBuffer<float> weights(p.weights), mu(std::vector<float>(batch, float(p.settings.solver.mu_init)));
+  cuda::DeviceBuffer<float> tau(p.tau), goal(p.goal), u0(batch * 3);
+  cuda::DeviceBuffer<IlqrKnot<Bot>> knots(knots_host);
+  cuda::DeviceBuffer<Bot::State> x(p.x);
+  cuda::DeviceBuffer<int32_t> iterations(batch);
   cuda::ActorSolveArgs<Bot> args;
-  args.system = bot;
-  args.params = to_device(&params, 1);
-  args.value = {net.shape, to_device(weights.data(), weights.size())};
+  args.system = Bot{};
+  args.params = params.ptr;
+  args.value = {p.net.shape, weights.ptr};
   args.settings = cpu.solver_settings();
-  args.knot_dt = float(a.knot_dt);
+  args.knot_dt = float(p.settings.knot_dt);
   args.capacity = capacity;
-  args.knots = to_device(knots_host.data(), knots_host.size());
-  args.mu = to_device(mu_host.data(), mu_host.size());
-  args.x = to_device(x.data(), x.size());
-  args.tau = to_device(tau.data(), tau.size());
-  args.goal = to_device(goal.data(), goal.size());
-  std::vector<float> u_gpu(batch * 3), u_cpu(batch * 3);
-  std::vector<int32_t> iterations(batch);
-  args.u0 = to_device(u_gpu.data(), u_gpu.size());
-  args.iterations = to_device(iterations.data(), iterations.size());
+  args.knots = knots.ptr;
+  args.mu = mu.ptr;
+  args.x = x.ptr;
+  args.tau = tau.ptr;
+  args.goal = goal.ptr;
+  args.u0 = u0.ptr;
+  args.iterations = iterations.ptr;
   args.batch = batch;
 
-  for (int step = 0; step < 3; ++step) {
-    cpu.solve(x.data(), tau.data(), goal.data(), u_cpu.data());
+  std::vector<float> u_gpu, u_cpu(batch * 3);
+  for (int step = 0; step < agreement::ActorProblems::kSteps; ++step) {
+    cpu.solve(p.x.data(), p.tau.data(), p.goal.data(), u_cpu.data());
     cuda::launch_actor_solve(args, nullptr);
-    DMPC_CUDA_CHECK(cudaMemcpy(u_gpu.data(), args.u0, u_gpu.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    u0.download(u_gpu);
     for (int i = 0; i < batch * 3; ++i)
       EXPECT_NEAR(u_gpu[i], u_cpu[i], 2e-3f * (1.0f + std::fabs(u_cpu[i]))) << "step " << step << " entry " << i;
     // The feedback gains of the first knot, to the same tolerance relative to the largest gain.
-    DMPC_CUDA_CHECK(cudaMemcpy(knots_host.data(), args.knots, knots_host.size() * sizeof(IlqrKnot<Bot>),
-                               cudaMemcpyDeviceToHost));
+    knots.download(knots_host);
     for (int i = 0; i < batch; ++i) {
       const auto& k_gpu = knots_host[static_cast<size_t>(i) * (capacity + 1)].K;
       const auto& k_cpu = std::as_const(cpu).knot(i, 0).K;
@@ -106,12 +81,6 @@ TEST(GpuActor, BallbotDmpcMatchesCpu) {
     cpu.shift(1);
     cuda::launch_actor_shift(args, nullptr, nullptr);  // the device warm start moves on
   }
-  for (const void* p : {static_cast<const void*>(args.params), static_cast<const void*>(args.value.params),
-                        static_cast<const void*>(args.knots), static_cast<const void*>(args.mu),
-                        static_cast<const void*>(args.x), static_cast<const void*>(args.tau),
-                        static_cast<const void*>(args.goal), static_cast<const void*>(args.u0),
-                        static_cast<const void*>(args.iterations)})
-    cudaFree(const_cast<void*>(p));
 }
 
 }  // namespace

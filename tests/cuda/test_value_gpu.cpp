@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "core/value_file.hpp"
-#include "cuda/cuda_check.hpp"
 #include "cuda/value_derivatives.hpp"
+#include "cuda/device_buffer.hpp"
 
 namespace dmpc {
 namespace {
@@ -31,19 +31,11 @@ TEST(GpuValue, BallbotDerivativesMatchCpuToFloatRounding) {
     z[n - 1] = 0.8f + 0.2f * unit(rng);
   }
 
-  float *d_params = nullptr, *d_inputs = nullptr;
-  ValueDerivatives<float, ND>* d_out = nullptr;
-  DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d_params), params.size() * sizeof(float)));
-  DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d_inputs), inputs.size() * sizeof(float)));
-  DMPC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d_out), points * sizeof(ValueDerivatives<float, ND>)));
-  DMPC_CUDA_CHECK(cudaMemcpy(d_params, params.data(), params.size() * sizeof(float), cudaMemcpyHostToDevice));
-  DMPC_CUDA_CHECK(cudaMemcpy(d_inputs, inputs.data(), inputs.size() * sizeof(float), cudaMemcpyHostToDevice));
-  cuda::launch_value_derivatives<ND>(net.shape, d_params, d_inputs, points, d_out, nullptr);
-  std::vector<ValueDerivatives<float, ND>> gpu(points);
-  DMPC_CUDA_CHECK(cudaMemcpy(gpu.data(), d_out, points * sizeof(ValueDerivatives<float, ND>), cudaMemcpyDeviceToHost));
-  cudaFree(d_params);
-  cudaFree(d_inputs);
-  cudaFree(d_out);
+  cuda::DeviceBuffer<float> d_params(params), d_inputs(inputs);
+  cuda::DeviceBuffer<ValueDerivatives<float, ND>> d_out(points);
+  cuda::launch_value_derivatives<ND>(net.shape, d_params.ptr, d_inputs.ptr, points, d_out.ptr, nullptr);
+  std::vector<ValueDerivatives<float, ND>> gpu;
+  d_out.download(gpu);
 
   // Both sides run the same float arithmetic; they differ by the device's exp and by fused
   // multiply-adds, a few ulp per operation. Each derivative is a sum of ~10²–10³ products, so

@@ -14,42 +14,22 @@
 #include <utility>
 #include <vector>
 
-#include "core/actor_config.hpp"
-#include "core/batch_actor.hpp"
-#include "core/value_file.hpp"
-#include "envs/ballbot/ballbot.hpp"
-#include "envs/batch_env.hpp"
-#include "envs/task/task_config.hpp"
+#include "tests/cuda/agreement_problems.hpp"
 
 namespace dmpc {
 namespace {
 
-using Bot = Ballbot<float>;
+using agreement::Bot;
 
 void actor_probe() {
-  ConfigReader r = ConfigReader::from_string("", "<probe>");
-  const EnvConfig env = read_env_config(r);
-  ActorSettings a = read_actor_settings(r);
-  a.solver.max_iterations = 2;
-  const Bot bot;
-  const auto params = make_cost_params(bot, a, env.input_weight, env.task.cost, env.task.binary_goal_radius);
-  const ValueNetwork net = random_value_network({13, 12, 3}, 5, 3.0);
-  const std::vector<float> weights(net.params.begin(), net.params.end());
-  const int batch = 128;
-  std::vector<Bot::State> x(batch);
-  std::vector<float> tau(batch), goal(2 * batch), u(batch * 3);
-  for (int i = 0; i < batch; ++i) {
-    x[i] = bot.rest_state(-1.0f + 2.0f * float(i) / batch, -0.8f);
-    x[i][3] += 0.02f * float(i % 3);
-    tau[i] = i % 4 == 0 ? 0.5f : 3.0f;
-    goal[2 * i] = 0.0f;
-    goal[2 * i + 1] = 0.8f;
-  }
+  agreement::ActorProblems p = agreement::actor_problems();
+  const int batch = agreement::ActorProblems::kBatch;
+  std::vector<float> u(batch * 3);
   ThreadPool pool(1);
-  BatchActor<Bot> actor(bot, a, params, env.task.input_limit, batch, pool);
-  actor.set_value({net.shape, weights.data()});
-  for (int step = 0; step < 3; ++step) {
-    actor.solve(x.data(), tau.data(), goal.data(), u.data());
+  BatchActor<Bot> actor(Bot{}, p.settings, p.params, p.env.task.input_limit, batch, pool);
+  actor.set_value({p.net.shape, p.weights.data()});
+  for (int step = 0; step < agreement::ActorProblems::kSteps; ++step) {
+    actor.solve(p.x.data(), p.tau.data(), p.goal.data(), u.data());
     for (int i = 0; i < batch; ++i) {
       for (int j = 0; j < 3; ++j) std::printf("actor.u.%d.%d.%d %.9g\n", step, i, j, double(u[i * 3 + j]));
       const auto& K = std::as_const(actor).knot(static_cast<size_t>(i), 0).K;
@@ -62,28 +42,16 @@ void actor_probe() {
 }
 
 void env_probe() {
-  ConfigReader reader = ConfigReader::from_string("[task]\nwalls = []\n[actor]\ncost = \"quadratic\"\n", "<probe>");
-  const EnvConfig cfg = read_env_config(reader);
-  const ActorSettings a = read_actor_settings(reader);
-  const TaskParams<float> task = cfg.task.cast<float>();
-  const auto noise = make_noise_model<3>(cfg.process_noise, cfg.input_weight).cast<float>();
-  const int batch = 64;
-  const Bot bot;
-  const auto params = make_cost_params(bot, a, cfg.input_weight, cfg.task.cost, cfg.task.binary_goal_radius);
+  const agreement::EpisodeSetup e = agreement::ballbot_episode_setup();
+  const int batch = agreement::EpisodeSetup::kBatch;
   ThreadPool pool(1);
-  BatchEnv<Bot> env(bot, task, noise, 2024, batch, pool);
+  BatchEnv<Bot> env(Bot{}, e.task, e.noise, agreement::EpisodeSetup::kSeed, batch, pool);
   env.reset(0);
-  BatchActor<Bot> actor(bot, a, params, cfg.task.input_limit, batch, pool);
+  BatchActor<Bot> actor(Bot{}, e.actor, e.params, e.env.task.input_limit, batch, pool);
   std::vector<Bot::State> x(batch);
   std::vector<float> tau(batch), goal(2 * batch), u(batch * 3);
-  for (int step = 0; step < task.steps_per_episode; ++step) {
-    for (int i = 0; i < batch; ++i) {
-      const Episode<Bot>& ep = env.episode(i);
-      x[i] = ep.x;
-      tau[i] = task.duration - float(ep.step) * task.control_period;
-      goal[2 * i] = ep.goal_x;
-      goal[2 * i + 1] = ep.goal_y;
-    }
+  for (int step = 0; step < e.task.steps_per_episode; ++step) {
+    for (int i = 0; i < batch; ++i) agreement::actor_inputs(env.episode(i), e.task, x[i], tau[i], &goal[2 * i]);
     actor.solve(x.data(), tau.data(), goal.data(), u.data());
     actor.shift(1);
     env.step(u.data());
