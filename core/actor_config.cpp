@@ -52,6 +52,12 @@ ActorSettings read_actor_settings(ConfigReader& r) {
   a.point_mass_q = r.numbers("actor.point_mass.q", a.point_mass_q, 4, 0.0, 1e9);
   a.point_mass_qf = r.numbers("actor.point_mass.qf", a.point_mass_qf, 4, 0.0, 1e9);
 
+  a.gpu_layout = r.choice("actor.gpu_layout", a.gpu_layout, {"thread_per_problem", "knot_parallel"});
+  a.gpu_threads_per_block = static_cast<int>(r.integer("actor.gpu_threads_per_block", a.gpu_threads_per_block, 32, 1024));
+  if (a.gpu_threads_per_block % 32 != 0)
+    throw ConfigError(r.source() + ": actor.gpu_threads_per_block: " + std::to_string(a.gpu_threads_per_block) +
+                      " is not a multiple of 32 (a warp)");
+
   IlqrSettings<double>& s = a.solver;
   s.max_iterations = static_cast<int32_t>(r.integer("actor.iterations", 1, 1, 1000));
   s.integrator = r.choice("actor.integrator", "euler", {"euler", "rk4"}) == "rk4"

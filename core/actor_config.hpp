@@ -32,6 +32,9 @@ struct ActorSettings {
   std::vector<double> point_mass_q = {10, 10, 1, 1};
   std::vector<double> point_mass_qf = {10, 10, 1, 1};
   IlqrSettings<double> solver;  // iterations, integrator, regularization, line search
+  // GPU backend only (cuda/actor_solve.hpp): how the batched solves map onto threads
+  std::string gpu_layout = "thread_per_problem";  // or "knot_parallel"
+  int gpu_threads_per_block = 64;
   int knots() const { return static_cast<int>(std::lround(horizon / knot_dt)); }
 };
 

@@ -297,30 +297,133 @@ DMPC_HD bool ilqr_forward_pass(const System& sys, const Cost& cost,
   return true;
 }
 
-// Linearizes the dynamics and quadratizes the cost along the nominal.
+// Linearizes the dynamics and quadratizes the stage cost at knot t (< n) of the nominal.
+template <typename System, typename Cost>
+DMPC_HD bool ilqr_approximate_knot(const System& sys, const Cost& cost,
+                                   const IlqrSettings<typename System::Scalar>& s,
+                                   typename System::Scalar h, IlqrKnot<System>* knots, int t) {
+  IlqrKnot<System>& kn = knots[t];
+  typename System::State x_next;
+  typename System::Linearization lin;  // shared by the dynamics and the cost at this knot
+  if (!sys.linearize(kn.x, lin) ||
+      !discrete_linearization(sys, s.integrator, lin, kn.x, kn.u, h, x_next, kn.A, kn.B))
+    return false;
+  CostQuadratic<typename System::Scalar, System::kStateDim, System::kInputDim> q;
+  cost.stage_derivatives(t, kn.x, kn.u, lin, q);
+  kn.l_x = q.l_x;
+  kn.l_u = q.l_u;
+  kn.l_xx = q.l_xx;
+  kn.l_uu = q.l_uu;
+  kn.l_ux = q.l_ux;
+  return true;
+}
+
+// Linearizes the dynamics and quadratizes the cost along the nominal. The knots are independent
+// of one another: the GPU's knot-parallel layout runs ilqr_approximate_knot one thread per knot.
 template <typename System, typename Cost>
 DMPC_HD bool ilqr_approximate(const System& sys, const Cost& cost,
                               const IlqrSettings<typename System::Scalar>& s,
                               typename System::Scalar h, IlqrKnot<System>* knots, int n,
                               CostQuadratic<typename System::Scalar, System::kStateDim,
                                             System::kInputDim>& terminal) {
-  for (int t = 0; t < n; ++t) {
-    IlqrKnot<System>& kn = knots[t];
-    typename System::State x_next;
-    typename System::Linearization lin;  // shared by the dynamics and the cost at this knot
-    if (!sys.linearize(kn.x, lin) ||
-        !discrete_linearization(sys, s.integrator, lin, kn.x, kn.u, h, x_next, kn.A, kn.B))
-      return false;
-    CostQuadratic<typename System::Scalar, System::kStateDim, System::kInputDim> q;
-    cost.stage_derivatives(t, kn.x, kn.u, lin, q);
-    kn.l_x = q.l_x;
-    kn.l_u = q.l_u;
-    kn.l_xx = q.l_xx;
-    kn.l_uu = q.l_uu;
-    kn.l_ux = q.l_ux;
-  }
+  for (int t = 0; t < n; ++t)
+    if (!ilqr_approximate_knot(sys, cost, s, h, knots, t)) return false;
   cost.terminal_derivatives(knots[n].x, terminal);
   return true;
+}
+
+// What a solve carries from one phase to the next: kept in registers by ilqr_solve, in device
+// memory between the kernels of the GPU's knot-parallel layout.
+template <typename T, int NX, int NU>
+struct IlqrSolveState {
+  IlqrResult<T> result;
+  CostQuadratic<T, NX, NU> terminal;  // φ's quadratization along the current nominal
+  T J = T(0);                         // cost of the current nominal
+  bool feasible = false;              // whether the nominal's rollout stayed in the model's domain
+  bool done = false;                  // converged or failed: no further iterations
+};
+
+// Phase 1: rolls the nominal inputs out from x0 and prices them.
+template <typename System, typename Cost>
+DMPC_HD void ilqr_begin(const System& sys, const Cost& cost,
+                        const IlqrSettings<typename System::Scalar>& s,
+                        const typename System::State& x0, typename System::Scalar h,
+                        IlqrKnot<System>* knots, int n,
+                        IlqrSolveState<typename System::Scalar, System::kStateDim, System::kInputDim>& st) {
+  using T = typename System::Scalar;
+  // An infeasible nominal (see ilqr_rollout) costs "infinity": any finite trial improves on it.
+  constexpr T kInfeasible = T(1e30);
+  st = IlqrSolveState<T, System::kStateDim, System::kInputDim>{};
+  T J = T(0);
+  st.feasible = ilqr_rollout(sys, cost, s, x0, h, knots, n, J);
+  st.J = st.feasible ? J : kInfeasible;
+  st.result.initial_cost = st.result.final_cost = st.J;
+}
+
+// Phase 2 of iteration `it`, after the approximation (approximated: whether it succeeded;
+// st.terminal holds φ's quadratization): the backward pass with μ raised until Q_uu is positive
+// definite, the line search, and the acceptance of the step. Sets st.done when the solve is over.
+template <typename System, typename Cost>
+DMPC_HD void ilqr_step(const System& sys, const Cost& cost,
+                       const IlqrSettings<typename System::Scalar>& s, typename System::Scalar h,
+                       IlqrKnot<System>* knots, int n, int it, bool approximated,
+                       typename System::Scalar& mu,
+                       IlqrSolveState<typename System::Scalar, System::kStateDim, System::kInputDim>& st) {
+  using T = typename System::Scalar;
+  IlqrResult<T>& result = st.result;
+  T& J = st.J;
+  result.iterations = it + 1;
+  if (!approximated) {
+    result.failed = st.done = true;
+    return;
+  }
+  T dJ1 = T(0), dJ2 = T(0);
+  bool backward_ok = false;
+  while (mu <= s.mu_max) {
+    if (ilqr_backward_pass(s, knots, n, st.terminal, mu, dJ1, dJ2)) {
+      backward_ok = true;
+      break;
+    }
+    mu = ilqr_detail::increased_mu(mu, s);
+  }
+  if (!backward_ok) {
+    result.failed = st.done = true;
+    return;
+  }
+  // The nominal is stationary: nothing left to gain from this model.
+  if (st.feasible && -dJ1 <= s.tolerance * (T(1) + fabs(J))) {
+    result.converged = st.done = true;
+    if (it < kIlqrMaxRecordedIterations) result.cost[it] = J;
+    return;
+  }
+  bool accepted = false;
+  T J_new = J;
+  for (T alpha = T(1); alpha >= s.alpha_min; alpha *= s.alpha_decrease) {
+    ++result.forward_passes;
+    if (!ilqr_forward_pass(sys, cost, s, h, alpha, knots, n, J_new)) continue;
+    const T expected = -(alpha * dJ1 + T(0.5) * alpha * alpha * dJ2);
+    if (is_finite(J_new) && J - J_new >= s.armijo * expected) {
+      accepted = true;
+      break;
+    }
+  }
+  if (accepted) {
+    for (int t = 0; t <= n; ++t) {
+      knots[t].x = knots[t].x_trial;
+      if (t < n) knots[t].u = knots[t].u_trial;
+    }
+    const T decrease = J - J_new;
+    J = J_new;
+    result.accepted += 1;
+    mu = mu / s.mu_decrease;
+    if (mu < s.mu_min) mu = s.mu_min;
+    if (st.feasible && decrease <= s.tolerance * (T(1) + fabs(J))) result.converged = true;
+    st.feasible = true;
+  } else {
+    mu = ilqr_detail::increased_mu(mu, s);
+  }
+  if (it < kIlqrMaxRecordedIterations) result.cost[it] = J;
+  if (result.converged) st.done = true;
 }
 
 // Runs up to s.max_iterations iterations from the nominal inputs already in knots[0..n−1].u
@@ -331,71 +434,14 @@ DMPC_HD IlqrResult<typename System::Scalar> ilqr_solve(
     const System& sys, const Cost& cost, const IlqrSettings<typename System::Scalar>& s,
     const typename System::State& x0, typename System::Scalar h, IlqrKnot<System>* knots, int n,
     typename System::Scalar& mu) {
-  using T = typename System::Scalar;
-  IlqrResult<T> result;
-  // An infeasible nominal (see ilqr_rollout) costs "infinity": any finite trial improves on it.
-  constexpr T kInfeasible = T(1e30);
-  T J = T(0);
-  bool feasible = ilqr_rollout(sys, cost, s, x0, h, knots, n, J);
-  if (!feasible) J = kInfeasible;
-  result.initial_cost = result.final_cost = J;
-  CostQuadratic<T, System::kStateDim, System::kInputDim> terminal;
-  for (int it = 0; it < s.max_iterations; ++it) {
-    result.iterations = it + 1;
-    if (!ilqr_approximate(sys, cost, s, h, knots, n, terminal)) {
-      result.failed = true;
-      break;
-    }
-    T dJ1 = T(0), dJ2 = T(0);
-    bool backward_ok = false;
-    while (mu <= s.mu_max) {
-      if (ilqr_backward_pass(s, knots, n, terminal, mu, dJ1, dJ2)) {
-        backward_ok = true;
-        break;
-      }
-      mu = ilqr_detail::increased_mu(mu, s);
-    }
-    if (!backward_ok) {
-      result.failed = true;
-      break;
-    }
-    // The nominal is stationary: nothing left to gain from this model.
-    if (feasible && -dJ1 <= s.tolerance * (T(1) + fabs(J))) {
-      result.converged = true;
-      if (it < kIlqrMaxRecordedIterations) result.cost[it] = J;
-      break;
-    }
-    bool accepted = false;
-    T J_new = J;
-    for (T alpha = T(1); alpha >= s.alpha_min; alpha *= s.alpha_decrease) {
-      ++result.forward_passes;
-      if (!ilqr_forward_pass(sys, cost, s, h, alpha, knots, n, J_new)) continue;
-      const T expected = -(alpha * dJ1 + T(0.5) * alpha * alpha * dJ2);
-      if (is_finite(J_new) && J - J_new >= s.armijo * expected) {
-        accepted = true;
-        break;
-      }
-    }
-    if (accepted) {
-      for (int t = 0; t <= n; ++t) {
-        knots[t].x = knots[t].x_trial;
-        if (t < n) knots[t].u = knots[t].u_trial;
-      }
-      const T decrease = J - J_new;
-      J = J_new;
-      result.accepted += 1;
-      mu = mu / s.mu_decrease;
-      if (mu < s.mu_min) mu = s.mu_min;
-      if (feasible && decrease <= s.tolerance * (T(1) + fabs(J))) result.converged = true;
-      feasible = true;
-    } else {
-      mu = ilqr_detail::increased_mu(mu, s);
-    }
-    if (it < kIlqrMaxRecordedIterations) result.cost[it] = J;
-    if (result.converged) break;
+  IlqrSolveState<typename System::Scalar, System::kStateDim, System::kInputDim> st;
+  ilqr_begin(sys, cost, s, x0, h, knots, n, st);
+  for (int it = 0; it < s.max_iterations && !st.done; ++it) {
+    const bool approximated = ilqr_approximate(sys, cost, s, h, knots, n, st.terminal);
+    ilqr_step(sys, cost, s, h, knots, n, it, approximated, mu, st);
   }
-  result.final_cost = J;
-  return result;
+  st.result.final_cost = st.J;
+  return st.result;
 }
 
 }  // namespace dmpc

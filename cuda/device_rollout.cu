@@ -226,6 +226,14 @@ void DeviceRollout<System>::set_value(const float* weights) {
 }
 
 template <typename System>
+void DeviceRollout<System>::set_actor_layout(ActorLayout layout, int threads_per_block) {
+  layout_ = layout;
+  threads_per_block_ = threads_per_block;
+  if (layout == ActorLayout::kKnotParallel && !solve_workspace_)
+    solve_workspace_ = std::make_unique<ActorSolveWorkspace<System>>(batch_);  // once, not per episode
+}
+
+template <typename System>
 void DeviceRollout<System>::rollout(uint32_t episode) {
   const int B = batch_, T = task_.steps_per_episode;
   const size_t b = static_cast<size_t>(B);
@@ -250,6 +258,9 @@ void DeviceRollout<System>::rollout(uint32_t episode) {
   solve.iterations = iterations_;
   solve.active = active_;
   solve.batch = B;
+  solve.layout = layout_;
+  solve.threads_per_block = threads_per_block_;
+  if (solve_workspace_) solve_workspace_->attach(solve);
   EnvStepArgs<System> step{sys_, task_, noise_, seed_, episodes_, u0_, nullptr, nullptr, nullptr, B};
   for (int t = 0; t < T; ++t) {
     const size_t row = static_cast<size_t>(t) * b;

@@ -22,10 +22,12 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/actor_costs.hpp"
 #include "core/ilqr.hpp"
+#include "cuda/actor_solve.hpp"
 #include "envs/task/episode.hpp"
 
 namespace dmpc::cuda {
@@ -86,6 +88,8 @@ class DeviceRollout {
 
   void set_params(const Params& params);           // the actor's cost (warm-up or DMPC)
   void set_value(const float* weights);            // the value network's flat buffer (host)
+  // The actor's GPU layout (cuda/actor_solve.hpp); thread per problem, 64 threads, until set.
+  void set_actor_layout(ActorLayout layout, int threads_per_block);
   // Episode `episode` of every environment, from fresh warm starts, to its end; the records
   // come back to the host.
   void run_episode(uint32_t episode, RolloutRecords<System>& out);
@@ -125,6 +129,9 @@ class DeviceRollout {
   int32_t *rec_reason_ = nullptr, *rec_iterations_ = nullptr;
   uint8_t* rec_active_ = nullptr;
   int64_t *lengths_ = nullptr, *offsets_ = nullptr, *knot_counts_ = nullptr;  // [B]
+  ActorLayout layout_ = ActorLayout::kThreadPerProblem;
+  int threads_per_block_ = 64;
+  std::unique_ptr<ActorSolveWorkspace<System>> solve_workspace_;  // knot-parallel layout only
 };
 
 }  // namespace dmpc::cuda

@@ -1,5 +1,6 @@
 // dmpc bench actor [--backend cpu|cuda] --env ballbot|point_mass --cost quadratic|terminal|dmpc
 //                  --batch B --knots N --iters I --threads T [--knot-dt h] [--steps S] [--rounds R] [--width W --depth D]
+//                  [--layout thread_per_problem|knot_parallel] [--block TPB]   (GPU actor only)
 //
 // Times the batched actor (CPU thread pool, or with --backend cuda the GPU actor): R rounds of S control steps (solve every problem from its shifted
 // warm start at the state its last solve predicted), from random states near the balancing
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <utility>
 
@@ -32,6 +34,8 @@ namespace {
 
 struct BenchActorOptions {
   std::string backend = "cpu", env = "ballbot", cost = "quadratic", integrator = "euler", config;
+  std::string layout = "thread_per_problem";  // GPU actor layout (cuda/actor_solve.hpp)
+  int64_t block = 64;                         // GPU threads per block
   std::vector<std::string> overrides;
   int64_t batch = 64, knots = 50, iters = 1, threads = 1, steps = 10, rounds = 5;
   int64_t width = 12, depth = 3;
@@ -207,6 +211,13 @@ int bench_actor_cuda(const BenchActorOptions& o) {
   args.u0 = d_u0.ptr;
   args.iterations = d_iterations.ptr;
   args.batch = static_cast<int>(batch);
+  args.layout = cuda::parse_actor_layout(o.layout);
+  args.threads_per_block = static_cast<int>(o.block);
+  std::unique_ptr<cuda::ActorSolveWorkspace<S>> workspace;
+  if (args.layout == cuda::ActorLayout::kKnotParallel) {
+    workspace = std::make_unique<cuda::ActorSolveWorkspace<S>>(args.batch);
+    workspace->attach(args);
+  }
   std::vector<int32_t> iterations(batch);
 
   cuda::launch_actor_solve(args, nullptr);  // warm-up
@@ -231,12 +242,13 @@ int bench_actor_cuda(const BenchActorOptions& o) {
   std::printf(
       "{\"bench\": \"actor\", \"backend\": \"cuda\", \"device\": \"%s\", \"env\": \"%s\", "
       "\"cost\": \"%s\", \"integrator\": \"%s\", \"batch\": %lld, \"knots\": %lld, "
-      "\"knot_dt\": %g, \"iters\": %lld, \"layout\": \"thread_per_problem\", \"critic\": [%lld, %lld], "
+      "\"knot_dt\": %g, \"iters\": %lld, \"layout\": \"%s\", \"threads_per_block\": %lld, \"critic\": [%lld, %lld], "
       "\"rounds\": %lld, \"steps_per_round\": %lld, \"median_round_seconds\": %.6g, "
       "\"solves_per_second\": %.6g, \"knot_iterations_per_second\": %.6g, \"mean_iterations\": %.4g}\n",
       device.c_str(), System::kName, o.cost.c_str(), o.integrator.c_str(),
       static_cast<long long>(o.batch), static_cast<long long>(o.knots), o.knot_dt,
-      static_cast<long long>(o.iters), static_cast<long long>(o.depth), static_cast<long long>(o.width),
+      static_cast<long long>(o.iters), cuda::actor_layout_name(args.layout), static_cast<long long>(o.block),
+      static_cast<long long>(o.depth), static_cast<long long>(o.width),
       static_cast<long long>(o.rounds), static_cast<long long>(o.steps), median,
       static_cast<double>(solves) / median, static_cast<double>(knot_iterations) / median,
       static_cast<double>(knot_iterations) / static_cast<double>(solves * o.knots));
@@ -275,6 +287,10 @@ void add_bench_command(CLI::App& app) {
   actor->add_option("--depth", o->depth, "critic hidden layers")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpDepth}))->capture_default_str();
   actor->add_option("--config", o->config, "configuration for the cost weights (default: built-in)");
   actor->add_option("--set", o->overrides, "override a configuration key (repeatable)");
+  actor->add_option("--layout", o->layout, "GPU actor layout (--backend cuda): thread_per_problem or knot_parallel")
+      ->check(CLI::IsMember({"thread_per_problem", "knot_parallel"}))->capture_default_str();
+  actor->add_option("--block", o->block, "GPU threads per block (--backend cuda), a multiple of 32")
+      ->check(CLI::Range(int64_t{32}, int64_t{1024}))->capture_default_str();
   actor->add_option("--integrator", o->integrator, "euler or rk4")->check(CLI::IsMember({"euler", "rk4"}))->capture_default_str();
   actor->callback([o] { with_system(o->env, [&](auto sys) { return bench_actor(sys, *o); }); });
   add_bench_env_command(*bench);
@@ -425,7 +441,7 @@ int bench_train_command(const BenchTrainRequest& r) {
   const double agg_sps = agg.env_steps / agg.seconds;
   const double base_sps = res.has_baseline ? res.baseline.env_steps / res.baseline.seconds : NAN;
   std::printf(
-      "{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"critic_device\": \"%s\", "
+      "{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"critic_device\": \"%s\", \"actor_layout\": \"%s\", "
       "\"env\": \"%s\", \"world_size\": %d, \"batch\": %lld, \"total_batch\": %lld, \"knots\": %lld, "
       "\"iters\": %lld, \"threads_per_rank\": %d, \"rounds\": %lld, \"minibatches\": %lld, "
       "\"seconds\": %.6g, "
@@ -433,7 +449,7 @@ int bench_train_command(const BenchTrainRequest& r) {
       "\"critic_updates_per_second\": %s}, "
       "\"aggregate\": {\"env_steps_per_second\": %s, \"knot_iterations_per_second\": %s}, "
       "\"baseline_env_steps_per_second\": %s, \"scaling_efficiency\": %s}\n",
-      res.backend.c_str(), device.c_str(), res.critic_device.c_str(), r.env.c_str(), res.world_size,
+      res.backend.c_str(), device.c_str(), res.critic_device.c_str(), res.actor_layout.c_str(), r.env.c_str(), res.world_size,
       static_cast<long long>(r.batch), static_cast<long long>(r.batch) * res.world_size,
       static_cast<long long>(r.knots), static_cast<long long>(r.iters), res.threads,
       static_cast<long long>(r.rounds), static_cast<long long>(r.minibatches), agg.seconds,

@@ -643,6 +643,7 @@ class Trainer {
         make_ilqr_settings<float>(cfg_.actor, cfg_.env.task.input_limit), cfg_.actor.knots(),
         static_cast<float>(cfg_.actor.knot_dt), shift, shape_);
     rollout_->set_params(device_value_params_);
+    rollout_->set_actor_layout(cuda::parse_actor_layout(cfg_.actor.gpu_layout), cfg_.actor.gpu_threads_per_block);
 #endif
   }
 
@@ -1541,6 +1542,7 @@ BenchTrainResult run_bench_train(const RunConfig& cfg, const BenchTrainRequest& 
   out.threads = static_cast<int>(cfg.env.threads);
   out.critic_device = critic_device(cfg.critic.device, comm.local_rank()).str();
   out.backend = use_cuda_backend(cfg.backend) ? "cuda" : "cpu";
+  if (out.backend == "cuda") out.actor_layout = cfg.actor.gpu_layout + "/" + std::to_string(cfg.actor.gpu_threads_per_block);
   if (r.baseline) {  // rank 0 alone, the others idle (sleeping, not spinning, in the barrier)
     if (comm.rank() == 0) {
       out.baseline = bench_rounds<System>(cfg, Comm::self(), r.rounds);

@@ -83,6 +83,7 @@ struct BenchTrainResult {
   int world_size = 1, rank = 0;
   std::string backend;  // resolved: cpu or cuda
   std::string critic_device;
+  std::string actor_layout;  // the GPU actor's layout (backend cuda), else empty
   int threads = 1;
   BenchTrainFigures own;        // this process's work and time
   BenchTrainFigures aggregate;  // every process's work over the job's wall time (rank 0)

@@ -1,4 +1,4 @@
-// The GPU actor (one thread per problem) against the CPU BatchActor on the same problems, float32.
+// The GPU actor (both layouts) against the CPU BatchActor on the same problems, float32.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,8 +20,7 @@ namespace {
 // multiply-adds, a perturbation of the same size (tests/fp_contract), moves u₀ by up to
 // 1.3e-3 (1 + |u₀|) by the third step. Hence the bound 2e-3 (1 + |u₀|), and 1e-3 of the largest
 // gain for K.
-TEST(GpuActor, BallbotDmpcMatchesCpu) {
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+void expect_gpu_actor_matches_cpu(cuda::ActorLayout layout, int threads_per_block) {
   using agreement::Bot;
   const agreement::ActorProblems p = agreement::actor_problems();
   const int batch = agreement::ActorProblems::kBatch;
@@ -57,6 +56,10 @@ TEST(GpuActor, BallbotDmpcMatchesCpu) {
   args.u0 = u0.ptr;
   args.iterations = iterations.ptr;
   args.batch = batch;
+  args.layout = layout;
+  args.threads_per_block = threads_per_block;
+  cuda::ActorSolveWorkspace<Bot> workspace(batch);
+  workspace.attach(args);
 
   std::vector<float> u_gpu, u_cpu(batch * 3);
   for (int step = 0; step < agreement::ActorProblems::kSteps; ++step) {
@@ -81,6 +84,18 @@ TEST(GpuActor, BallbotDmpcMatchesCpu) {
     cpu.shift(1);
     cuda::launch_actor_shift(args, nullptr, nullptr);  // the device warm start moves on
   }
+}
+
+TEST(GpuActor, BallbotDmpcMatchesCpu) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  expect_gpu_actor_matches_cpu(cuda::ActorLayout::kThreadPerProblem, 64);
+}
+
+// The knot-parallel layout runs the same phases in three kernels; block size 96 leaves blocks
+// that straddle problems in the knot kernel.
+TEST(GpuActor, KnotParallelLayoutMatchesCpu) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  expect_gpu_actor_matches_cpu(cuda::ActorLayout::kKnotParallel, 96);
 }
 
 }  // namespace
