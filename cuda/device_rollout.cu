@@ -1,3 +1,6 @@
+#include <stdexcept>
+#include <string>
+
 #include <thrust/execution_policy.h>
 #include <thrust/reduce.h>
 #include <thrust/scan.h>
@@ -234,10 +237,13 @@ void DeviceRollout<System>::set_actor_layout(ActorLayout layout, int threads_per
 }
 
 template <typename System>
-void DeviceRollout<System>::rollout(uint32_t episode) {
+void DeviceRollout<System>::rollout(uint32_t episode, const Episode<System>* starts) {
   const int B = batch_, T = task_.steps_per_episode;
   const size_t b = static_cast<size_t>(B);
-  launch_env_reset(sys_, task_, seed_, episodes_, B, first_env_id_, episode, stream_);
+  if (starts)
+    DMPC_CUDA_CHECK(cudaMemcpyAsync(episodes_, starts, b * sizeof(Episode<System>), cudaMemcpyHostToDevice, stream_));
+  else
+    launch_env_reset(sys_, task_, seed_, episodes_, B, first_env_id_, episode, stream_);
   actor_reset_kernel<System><<<blocks_for(B), kThreadsPerBlock, 0, stream_>>>(knot_storage_, mu_, B, knots_, solver_.mu_init);
   record_start_kernel<System><<<blocks_for(B), kThreadsPerBlock, 0, stream_>>>(episodes_, B, rec_x_);
   DMPC_CUDA_CHECK(cudaGetLastError());
@@ -280,9 +286,24 @@ void DeviceRollout<System>::rollout(uint32_t episode) {
 
 template <typename System>
 void DeviceRollout<System>::run_episode(uint32_t episode, RolloutRecords<System>& out) {
+  rollout(episode);
+  copy_records(out);
+}
+
+template <typename System>
+void DeviceRollout<System>::run_episode_from(const std::vector<Episode<System>>& starts,
+                                             RolloutRecords<System>& out) {
+  if (starts.size() != static_cast<size_t>(batch_))
+    throw std::invalid_argument("run_episode_from: " + std::to_string(starts.size()) + " starts for a batch of " +
+                                std::to_string(batch_));
+  rollout(starts.empty() ? 0 : starts[0].episode, starts.data());
+  copy_records(out);
+}
+
+template <typename System>
+void DeviceRollout<System>::copy_records(RolloutRecords<System>& out) {
   const int B = batch_, T = task_.steps_per_episode;
   const size_t b = static_cast<size_t>(B);
-  rollout(episode);
   const size_t cells = static_cast<size_t>(T) * b;
   out.steps = T;
   out.batch = B;

@@ -93,6 +93,9 @@ class DeviceRollout {
   // Episode `episode` of every environment, from fresh warm starts, to its end; the records
   // come back to the host.
   void run_episode(uint32_t episode, RolloutRecords<System>& out);
+  // The same from given episode starts (batch() of them, made on the host with begin_episode:
+  // the evaluation's fixed starts) instead of the task's sampled ones.
+  void run_episode_from(const std::vector<Episode<System>>& starts, RolloutRecords<System>& out);
 
   // The same episode, its n-step targets written straight into the replay buffer on the device
   // (no records leave the GPU: only the totals and the B final episode states come back).
@@ -102,7 +105,10 @@ class DeviceRollout {
   int batch() const { return batch_; }
 
  private:
-  void rollout(uint32_t episode);  // the kernels of one episode, queued on the stream
+  // The kernels of one episode, queued on the stream; starts: the host's episode starts, or null
+  // for the task's sampled ones.
+  void rollout(uint32_t episode, const Episode<System>* starts = nullptr);
+  void copy_records(RolloutRecords<System>& out);
 
   System sys_;
   TaskParams<float> task_;

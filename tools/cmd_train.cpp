@@ -2,7 +2,7 @@
 //            [--out runs/<name>] [--resume]
 //            [--stop-after N]; under `mpirun -np P` (or srun) data parallel over P processes
 // dmpc eval --checkpoint <run or checkpoint dir, or a file in one> [--starts starts.csv]
-//           [--goal gx,gy] [--episodes n] [--noise lambda] [--out eval.json]
+//           [--goal gx,gy] [--episodes n] [--noise lambda] [--out eval.json] [--backend cpu|cuda|auto]
 #include "tools/cli_common.hpp"
 #include "trainer/dmpc_trainer.hpp"
 
@@ -44,6 +44,9 @@ void add_eval_command(CLI::App& app) {
   sub->add_option("--out", r->out, "write per-episode results as JSON here");
   sub->add_option("--set", r->overrides,
                   "override a key of the checkpoint's configuration, e.g. --set actor.horizon=1.5");
+  sub->add_option("--backend", r->backend,
+                  "cpu (float64, as training evaluates), cuda (the GPU actor and environments, float32) or auto")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}))->capture_default_str();
   sub->callback([r, goal, noise] {
     if (!goal->empty()) {
       const std::vector<double> g = parse_numbers("--goal", *goal, 2);

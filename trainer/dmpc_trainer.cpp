@@ -368,6 +368,72 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
   return results;
 }
 
+#ifdef DMPC_WITH_CUDA
+// The same evaluation on the GPU backend (dmpc eval --backend cuda): the fixed starts' episodes
+// run in float32 on the device (cuda/device_rollout, the training episodes' code with the starts
+// given instead of sampled); V̂(T, s₀, g) and the summary are computed on the host as above.
+template <typename System>
+std::vector<EpisodeResult> run_fixed_starts_cuda(const System& sys, const RunConfig& cfg,
+                                                 const std::vector<double>& weights, MlpShape shape,
+                                                 const std::vector<std::array<double, 2>>& starts,
+                                                 std::array<double, 2> goal, double noise, int64_t episodes) {
+  using DeviceSystem = typename System::template Rebind<float>;
+  constexpr int NX = System::kStateDim, NU = System::kInputDim;
+  const DeviceSystem dsys{};
+  const int batch = static_cast<int>(starts.size());
+  const uint64_t eval_seed = cfg.env.seed ^ 0x5EED0E7A1ull;  // the CPU evaluation's streams
+  const int shift = std::max(1, static_cast<int>(std::lround(cfg.env.task.control_period / cfg.actor.knot_dt)));
+  cuda::DeviceRollout<DeviceSystem> rollout(
+      dsys, cfg.env.task.template cast<float>(), make_noise_model<NU>(noise, cfg.env.input_weight).template cast<float>(),
+      eval_seed, batch, 0, make_ilqr_settings<float>(cfg.actor, cfg.env.task.input_limit), cfg.actor.knots(),
+      static_cast<float>(cfg.actor.knot_dt), shift, shape);
+  rollout.set_params(make_cost_params(dsys, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
+                                      cfg.env.task.binary_goal_radius));
+  const std::vector<float> fweights(weights.begin(), weights.end());
+  rollout.set_value(fweights.data());
+  rollout.set_actor_layout(cuda::parse_actor_layout(cfg.actor.gpu_layout), cfg.actor.gpu_threads_per_block);
+  const TaskParams<float> ftask = cfg.env.task.template cast<float>();
+  std::vector<EpisodeResult> results;
+  cuda::RolloutRecords<DeviceSystem> r;
+  for (int64_t e = 0; e < episodes; ++e) {
+    std::vector<Episode<DeviceSystem>> begin(static_cast<size_t>(batch));
+    for (int i = 0; i < batch; ++i)
+      begin_episode(dsys, begin[static_cast<size_t>(i)], static_cast<uint32_t>(i), static_cast<uint32_t>(e),
+                    static_cast<float>(starts[static_cast<size_t>(i)][0]), static_cast<float>(starts[static_cast<size_t>(i)][1]),
+                    static_cast<float>(goal[0]), static_cast<float>(goal[1]));
+    rollout.run_episode_from(begin, r);
+    const size_t b = static_cast<size_t>(batch);
+    for (size_t i = 0; i < b; ++i) {
+      EpisodeResult ep;
+      const auto record = [&](size_t row) {
+        typename System::State x;
+        for (int j = 0; j < NX; ++j) x[j] = static_cast<double>(r.x[row * b + i][j]);
+        record_state(sys, x, ep);
+      };
+      double z[NX + 3];
+      z[0] = cfg.env.task.duration;
+      for (int j = 0; j < NX; ++j) z[1 + j] = static_cast<double>(r.x[i][j]);
+      z[NX + 1] = goal[0];
+      z[NX + 2] = goal[1];
+      ep.predicted_cost = value_mlp<double>(shape, weights.data(), z);
+      ep.start_x = starts[i][0];
+      ep.start_y = starts[i][1];
+      ep.episode = e;
+      record(0);
+      for (size_t t = 0; t < static_cast<size_t>(r.steps); ++t)
+        if (r.active[t * b + i]) record(t + 1);
+      const Episode<DeviceSystem>& end = r.episodes[i];
+      ep.success = episode_succeeded(dsys, ftask, end);
+      ep.reason = end.reason;
+      ep.cost = static_cast<double>(end.total_cost);
+      ep.reach_time = static_cast<double>(end.reach_time);
+      results.push_back(std::move(ep));
+    }
+  }
+  return results;
+}
+#endif
+
 // state.toml of a checkpoint directory, after checking every file against its checksum and, when
 // world_size > 0, that it was written by a run of that many processes.
 toml::table verified_state(const fs::path& dir, int64_t world_size = 0) {
@@ -1356,13 +1422,20 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
   const System sys{};
   const auto params = make_cost_params(sys, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
                                        cfg.env.task.binary_goal_radius);
-  const auto results = run_fixed_starts(sys, cfg, params, weights, shape, starts, goal, noise,
-                                        r.episodes, pool, true);
+  const bool on_gpu = use_cuda_backend(r.backend);  // throws when cuda is asked for and absent
+  std::vector<EpisodeResult> results;
+  if (on_gpu) {
+#ifdef DMPC_WITH_CUDA
+    results = run_fixed_starts_cuda(sys, cfg, weights, shape, starts, goal, noise, r.episodes);
+#endif
+  } else {
+    results = run_fixed_starts(sys, cfg, params, weights, shape, starts, goal, noise, r.episodes, pool, true);
+  }
   const EvalSummary s = summarize(results);
 
-  std::printf("eval %s: %zu starts x %lld episode(s), goal (%g, %g), noise %g\n",
+  std::printf("eval %s: %zu starts x %lld episode(s), goal (%g, %g), noise %g, on the %s\n",
               ckpt.string().c_str(), starts.size(), static_cast<long long>(r.episodes), goal[0],
-              goal[1], noise);
+              goal[1], noise, on_gpu ? "GPU (float32)" : "CPU (float64)");
   std::printf("  %8s %8s %4s %8s %-16s %9s %9s %8s\n", "px", "py", "ep", "success", "ended by",
               "cost", "V(s0)", "to goal");
   for (const EpisodeResult& e : results)
@@ -1376,7 +1449,8 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
   if (r.out.empty()) return;
   std::ostringstream j;
   j << "{\"checkpoint\": \"" << ckpt.string() << "\", \"goal\": [" << json_number(goal[0]) << ", "
-    << json_number(goal[1]) << "], \"noise\": " << json_number(noise) << ", \"summary\": {\"episodes\": "
+    << json_number(goal[1]) << "], \"noise\": " << json_number(noise) << ", \"backend\": \""
+    << (on_gpu ? "cuda" : "cpu") << "\", \"summary\": {\"episodes\": "
     << s.episodes << ", \"success_rate\": " << json_number(s.success_rate)
     << ", \"collision_rate\": " << json_number(s.collision_rate)
     << ", \"fall_rate\": " << json_number(s.fall_rate) << ", \"mean_cost\": " << json_number(s.mean_cost)
@@ -1410,6 +1484,14 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
 
 void evaluate(const EvalRequest& request) {
   if (request.episodes < 1) throw std::runtime_error("--episodes: must be at least 1");
+  if (request.backend == "cuda") {
+#ifdef DMPC_WITH_CUDA
+    if (cuda::device_count() == 0)
+      throw std::runtime_error("--backend cuda: no CUDA device is present (use --backend cpu or auto)");
+#else
+    throw std::runtime_error("--backend cuda: this build has no CUDA backend (DMPC_WITH_CUDA=OFF)");
+#endif
+  }
   if (request.has_noise && !(request.noise >= 0 && std::isfinite(request.noise)))
     throw std::runtime_error("--noise: must be a finite number >= 0");
   const fs::path ckpt = find_checkpoint(request.checkpoint);

@@ -37,6 +37,7 @@ struct EvalRequest {
   double noise = 0.0;
   std::string out;         // JSON file (optional)
   std::vector<std::string> overrides;  // --set on the checkpoint's configuration (e.g. the actor's)
+  std::string backend = "cpu";         // cpu (float64, as training evaluates) | cuda | auto
 };
 
 void evaluate(const EvalRequest& request);

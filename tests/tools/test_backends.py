@@ -7,8 +7,10 @@ The same configuration and seed on both backends: the environments and MPC actor
 on the CPU and in float32 on the GPU (cuda/device_rollout), the critic is the same LibTorch code.
 The episodes' figures must agree to float rounding, the critic's loss and the evaluations (which
 run on the CPU from the trained critic) within the tolerances stated below, and two GPU runs must
-be identical. Exits 77 (skipped) where there is no CUDA backend or device.
+be identical. Then `dmpc eval --backend cuda` against `--backend cpu` on the trained checkpoint.
+Exits 77 (skipped) where there is no CUDA backend or device.
 """
+import json
 import os
 import sys
 import tempfile
@@ -63,4 +65,27 @@ with tempfile.TemporaryDirectory() as tmp:
                 worst[key] = max(worst.get(key, 0), abs(a - b) / max(1e-12, abs(a), abs(b)))
             check(f"iteration {it}: {key} agrees (cpu {a}, gpu {b})", close(a, b, rel, abs_))
     print("largest relative CPU/GPU differences: " + ", ".join(f"{k} {v:.3g}" for k, v in worst.items()))
+
+    # dmpc eval on both backends from the same (GPU-trained) checkpoint, with process noise: the
+    # same episodes, ended the same way; costs within 1e-3 relative (float32 against float64).
+    results = {}
+    for backend in ("cpu", "cuda"):
+        out = os.path.join(tmp, f"eval-{backend}.json")
+        r = run("eval", "--checkpoint", os.path.join(tmp, "gpu"), "--backend", backend, "--noise", "0.005",
+                "--episodes", "2", "--out", out)
+        check(f"eval --backend {backend} runs", r.returncode == 0, r.stdout[-1500:] + r.stderr)
+        results[backend] = json.load(open(out)) if r.returncode == 0 else {"episodes": []}
+    c_eps, g_eps = results["cpu"]["episodes"], results["cuda"]["episodes"]
+    check("eval: both backends ran every episode", len(c_eps) == len(g_eps) == 16, f"{len(c_eps)} vs {len(g_eps)}")
+    check("eval: the JSON names the backend",
+          results["cpu"].get("backend") == "cpu" and results["cuda"].get("backend") == "cuda")
+    worst_eval = 0.0
+    for c, g in zip(c_eps, g_eps):
+        where = f"start {c['start']} episode {c['episode']}"
+        check(f"eval {where}: same ending (cpu {c['reason']}, gpu {g['reason']})",
+              c["reason"] == g["reason"] and c["success"] == g["success"])
+        check(f"eval {where}: cost agrees (cpu {c['cost']}, gpu {g['cost']})", close(c["cost"], g["cost"], 1e-3, 1e-4))
+        check(f"eval {where}: same number of steps", len(c["px"]) == len(g["px"]))
+        worst_eval = max(worst_eval, abs(c["cost"] - g["cost"]) / max(1e-12, abs(c["cost"])))
+    print(f"eval on both backends: largest relative cost difference {worst_eval:.3g}")
     checks.finish("backend")

@@ -204,6 +204,11 @@ check("info names the build's parts and the devices",
 r = run("bench", "actor", "--backend", "cuda", "--batch", "4")
 check("bench actor on CUDA without a device (or without the backend) says so",
       r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
+r = run("eval", "--checkpoint", "no-such-run", "--backend", "cuda")
+check("eval on CUDA without a device (or without the backend) says so",
+      r.returncode != 0 and r.stderr.startswith("dmpc: error: --backend cuda"), r.stderr)
+r = run("eval", "--checkpoint", "no-such-run", "--backend", "tpu")
+check("eval refuses an unknown backend, naming it", r.returncode != 0 and "tpu" in r.stderr, r.stderr)
 
 # The training backend: cuda where there is none is refused before the run directory exists.
 with tempfile.TemporaryDirectory() as tmp:
