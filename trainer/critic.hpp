@@ -41,4 +41,16 @@ void load_flat(ValueNet& net, const std::vector<double>& flat);
 // θ⁻ ← (1 − ρ) θ⁻ + ρ θ for every parameter (buffers are copied).
 void polyak_update(ValueNet& target, ValueNet& online, double rho);
 
+// The DMPC running cost (paper Eq. 14, the actor's ActorCost::running in LibTorch) of the module
+// at inputs z = [τ, x, g] of a control-affine model ẋ = f(x) + g(x) u:
+//
+//   l̂ = ∂_τV̂ − fᵀ∂ₓV̂ + ½ Σ_j (gᵀ∂ₓV̂)_j² / R_j − ln(γ) V̂
+//
+// z must require grad and v = net(z); the result is differentiable in the module's parameters
+// (double backward), for the critic's HJB-residual term. drift [n, nx], input_map [n, nx, nu],
+// r_inverse [nu] on z's device and dtype.
+torch::Tensor eq14_running_cost(const torch::Tensor& z, const torch::Tensor& v, const torch::Tensor& drift,
+                                const torch::Tensor& input_map, const torch::Tensor& r_inverse,
+                                double log_discount);
+
 }  // namespace dmpc

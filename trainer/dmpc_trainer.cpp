@@ -999,6 +999,72 @@ class Trainer {
     return flat.back() / world;
   }
 
+  // l̂ − q at a minibatch's inputs zg (requires grad; v = V̂(zg)), differentiable in θ: see
+  // CriticSettings::hjb_weight. f, g and q at each state are the model's and the task's, computed
+  // on the host in double (they do not depend on θ).
+  torch::Tensor hjb_residual(const torch::Tensor& zg, const torch::Tensor& v) {
+    const int64_t n = zg.size(0);
+    const torch::Tensor zh = zg.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    torch::Tensor f = torch::empty({n, NX}, torch::kFloat64), g = torch::empty({n, NX, NU}, torch::kFloat64),
+                  q = torch::empty({n}, torch::kFloat64);
+    const double* zp = zh.data_ptr<double>();
+    double *fp = f.data_ptr<double>(), *gp = g.data_ptr<double>(), *qp = q.data_ptr<double>();
+    const int64_t inputs = zh.size(1);
+    for (int64_t i = 0; i < n; ++i) {
+      const double* zi = zp + i * inputs;
+      typename System::State x, drift;
+      for (int j = 0; j < NX; ++j) x[j] = zi[1 + j];
+      typename System::InputMatrix input_map;
+      if (!sys_.drift_and_input_map(x, drift, input_map)) {  // outside the model: no HJB term here
+        drift = System::State::zero();
+        input_map = System::InputMatrix::zero();
+      }
+      for (int j = 0; j < NX; ++j) {
+        fp[i * NX + j] = drift[j];
+        for (int c = 0; c < NU; ++c) gp[(i * NX + j) * NU + c] = input_map(j, c);
+      }
+      qp[i] = running_cost(cfg_.env.task, sys_.position_x(x), sys_.position_y(x), zi[NX + 1], zi[NX + 2]);
+    }
+    const auto on = [&](const torch::Tensor& t) { return t.to(zg.device(), zg.scalar_type()); };
+    std::vector<double> r_inverse(NU);
+    for (int c = 0; c < NU; ++c) r_inverse[static_cast<size_t>(c)] = 1.0 / cfg_.env.input_weight[static_cast<size_t>(c)];
+    return eq14_running_cost(zg, v, on(f), on(g), on(torch::tensor(r_inverse, torch::kFloat64)),
+                             std::log(cfg_.actor.discount)) - on(q);
+  }
+
+  // The HJB term's collocation inputs of minibatch k (CriticSettings::hjb_collocation): Philox
+  // draws keyed by the seed, iteration, minibatch and rank, so runs and resumes repeat them.
+  torch::Tensor collocation_points(uint32_t minibatch) {
+    const int64_t want = std::llround(cfg_.critic.hjb_collocation * static_cast<double>(cfg_.train.minibatch_size));
+    const int64_t inputs = shape_.inputs;
+    std::vector<float> rows;
+    rows.reserve(static_cast<size_t>(want * inputs));
+    const std::vector<double>& offset = cfg_.critic.input_offset;
+    const std::vector<double>& scale = cfg_.critic.input_scale;
+    const TaskParams<double>& task = cfg_.env.task;
+    std::vector<double> zi(static_cast<size_t>(inputs));
+    for (int64_t j = 0; j < want; ++j) {
+      for (int64_t c = 0; c < inputs; c += 4) {
+        const PhiloxCounter bits = philox4x32_10(
+            philox_counter(static_cast<uint32_t>(iteration_), minibatch | (static_cast<uint32_t>(comm_.rank()) << 20),
+                           static_cast<uint32_t>(j), static_cast<uint32_t>(1 + c / 4), RandomStream::kReplay),
+            philox_key(cfg_.env.seed));
+        for (int64_t w = 0; w < 4 && c + w < inputs; ++w) {
+          const size_t at = static_cast<size_t>(c + w);
+          zi[at] = offset[at] + scale[at] * (2.0 * uniform_open01<double>(bits.c[w]) - 1.0);
+        }
+      }
+      zi[0] = std::clamp(zi[0], 1e-3, task.duration);  // time left
+      typename System::State x;
+      for (int i = 0; i < NX; ++i) x[i] = zi[static_cast<size_t>(1 + i)];
+      const double px = sys_.position_x(x), py = sys_.position_y(x);
+      if (hits_wall(task, px, py) || outside_arena(task, px, py)) continue;
+      rows.insert(rows.end(), zi.begin(), zi.end());
+    }
+    const int64_t n = static_cast<int64_t>(rows.size()) / inputs;
+    return torch::from_blob(rows.data(), {n, inputs}, torch::kFloat32).clone();
+  }
+
   double update_critic() {
     if (replay_.size == 0 || cfg_.train.minibatches == 0) return std::numeric_limits<double>::quiet_NaN();
     const bool poison = hooks_.fail_with_nan && comm_.rank() == hooks_.fail_rank &&
@@ -1016,7 +1082,18 @@ class Trainer {
         y = replay_.partial.index_select(0, idx) +
             replay_.bootstrap.index_select(0, idx) * replay_.discount.index_select(0, idx) * boot;
       }
-      torch::Tensor loss = torch::mse_loss(critic_->forward(z), y);
+      torch::Tensor loss;
+      if (cfg_.critic.hjb_weight > 0) {
+        torch::Tensor zg = z.detach().clone();
+        const torch::Tensor extra = collocation_points(static_cast<uint32_t>(k));
+        if (extra.size(0) > 0) zg = torch::cat({zg, extra.to(zg.device(), zg.scalar_type())});
+        zg.requires_grad_(true);
+        const torch::Tensor v = critic_->forward(zg);
+        loss = torch::mse_loss(v.narrow(0, 0, z.size(0)), y) +
+               cfg_.critic.hjb_weight * hjb_residual(zg, v).pow(2).mean();
+      } else {
+        loss = torch::mse_loss(critic_->forward(z), y);
+      }
       if (poison) loss = loss * std::numeric_limits<float>::quiet_NaN();
       optimizer_.zero_grad();
       loss.backward();

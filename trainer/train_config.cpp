@@ -27,6 +27,8 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.polyak = r.positive_number("critic.polyak", c.polyak, 1.0);
   c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
   c.control_cost = r.boolean("critic.control_cost", c.control_cost);
+  c.hjb_weight = r.number("critic.hjb_weight", c.hjb_weight, 0.0, 1e6);
+  c.hjb_collocation = r.number("critic.hjb_collocation", c.hjb_collocation, 0.0, 100.0);
   c.device = r.choice("critic.device", c.device, {"auto", "cpu", "cuda"});
   c.allreduce = r.choice("critic.allreduce", c.allreduce, {"auto", "mpi", "nccl"});
   c.init_output_scale = r.number("critic.init_output_scale", c.init_output_scale, 0.0, 100.0);

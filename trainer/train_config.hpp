@@ -21,6 +21,19 @@ struct CriticSettings {
   double init_output_scale = 0;  // output-layer weights at initialisation (0: V̂ starts flat,
                                  // so the untrained actor does not chase a random gradient)
   bool control_cost = true;       // add ½ uᵀRu·δt to every transition's cost (the paper's Eq. 4)
+  // Weight w of the HJB residual in the critic's loss (0: TD only, as the paper). With it every
+  // minibatch also fits the actor's running cost (Eq. 14) to the task's:
+  //   loss = mean (y − V̂)² + w · mean (l̂(τ, s, g) − q(s, g))²,
+  //   l̂ = ∂_τV̂ − fᵀ∂ₓV̂ + ½ ∂ₓV̂ᵀ g R⁻¹ gᵀ ∂ₓV̂ − ln(γ) V̂   (the HJB equation of the control-
+  // affine model ẋ = f + g u, which V* satisfies with l̂ = q), so V̂'s gradient — what the DMPC actor
+  // follows — is shaped where the data lie, not only its values.
+  double hjb_weight = 0.0;
+  // Collocation points for that term, per minibatch, as a multiple of the minibatch size: inputs
+  // drawn uniformly from the normalisation box offset ± scale (all τ, positions, tilts, rates and
+  // goals the critic is scaled for), those in a wall's collision zone or outside the arena left
+  // out. The residual needs no transition, so it can be asked anywhere; the replay's states alone
+  // admit "stand still" values (V̂ = τ q at rest satisfies it there).
+  double hjb_collocation = 0.0;
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
   std::string allreduce = "auto";  // several processes: mpi (host, double, rank order) | nccl (GPU) |
                                    // auto (nccl when the critic is on a GPU and the build has NCCL)
