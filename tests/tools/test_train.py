@@ -154,4 +154,23 @@ with tempfile.TemporaryDirectory() as tmp:
     os.remove(os.path.join(damaged, "checkpoints", latest, "optimizer.pt"))
     expect_error("a checkpoint with a missing file", ["eval", "--checkpoint", damaged], "optimizer.pt: missing")
 
+    # The critic's HJB-residual term with collocation points: active (the first iteration's data
+    # are the TD-only run's, its loss is not), and a stopped run resumes to the same numbers.
+    hjb = ["--set", "critic.hjb_weight=0.03", "--set", "critic.hjb_collocation=1",
+           "--set", "train.iterations=6", "--set", "train.checkpoint_every=3"]
+    hjb_full, hjb_part = os.path.join(tmp, "hjb-full"), os.path.join(tmp, "hjb-part")
+    r = run(*train_args(hjb_full, *hjb))
+    check("train with the HJB term runs to the end", r.returncode == 0, r.stdout[-2000:] + r.stderr)
+    hjb_records = metrics(hjb_full) if r.returncode == 0 else []
+    check("the HJB term changes the critic's loss",
+          len(hjb_records) == 7 and hjb_records[1]["train_mean_cost"] == records[1]["train_mean_cost"]
+          and hjb_records[1]["critic_loss"] != records[1]["critic_loss"],
+          str(hjb_records[1:2]) + " vs " + str(records[1:2]))
+    r = run(*train_args(hjb_part, *hjb, "--stop-after", "3"))
+    r = run("train", "--out", hjb_part, "--resume")
+    check("with the HJB term, resumed = uninterrupted",
+          r.returncode == 0 and learning_fields(metrics(hjb_part)) == learning_fields(hjb_records), r.stderr)
+    expect_error("a negative HJB weight", train_args(os.path.join(tmp, "hjb-bad"), "--set", "critic.hjb_weight=-1"),
+                 "critic.hjb_weight")
+
 checks.finish("training")
