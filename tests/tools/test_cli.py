@@ -89,6 +89,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check("another seed gives another trajectory", texts[0] != texts[2])
 
     # ---- rollout: the batched environment end to end ---------------------------------------------
+    # Every shipped configuration reads (every section, unknown keys refused) and runs.
+    for name in sorted(os.listdir(os.path.join(SOURCE, "configs"))):
+        if name.endswith(".toml"):
+            r = run("rollout", "--config", os.path.join(SOURCE, "configs", name), "--set", "env.batch=2", "--json")
+            check(f"configs/{name} is a valid configuration", r.returncode == 0, r.stderr)
     config = os.path.join(SOURCE, "configs", "default.toml")
     r = run("rollout", "--config", config, "--set", "env.batch=16", "--json")
     try:
