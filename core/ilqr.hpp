@@ -30,6 +30,11 @@
 //
 // μ lives in the caller's per-problem state, so a problem keeps its regularization across control
 // steps. Nothing here allocates: the caller owns N + 1 IlqrKnot records per problem.
+//
+// ilqr_solve is made of phases that can also run separately (the GPU's knot-parallel layout runs
+// them as kernels, cuda/actor_solve.cu): ilqr_begin (rollout, J), then per iteration
+// ilqr_approximate_knot for every knot (independent of each other) plus φ's quadratization, and
+// ilqr_step (steps 2–4 above); IlqrSolveState carries J, the result and φ's quadratization between.
 #pragma once
 
 #include <cstdint>
