@@ -1032,16 +1032,23 @@ class Trainer {
                              std::log(cfg_.actor.discount)) - on(q);
   }
 
-  // The HJB term's collocation inputs of minibatch k (CriticSettings::hjb_collocation): Philox
+  // The HJB term's collocation draws of minibatch k (CriticSettings::hjb_collocation): Philox
   // draws keyed by the seed, iteration, minibatch and rank, so runs and resumes repeat them.
-  torch::Tensor collocation_points(uint32_t minibatch) {
+  // interior: the free draws; boundary/boundary_value: the conditions of hjb_boundary_weight (the
+  // draws in a wall's zone with the penalty, the free draws at τ = 0 with q_f).
+  struct Collocation {
+    torch::Tensor interior, boundary, boundary_value;
+  };
+
+  Collocation collocation_points(uint32_t minibatch) {
     const int64_t want = std::llround(cfg_.critic.hjb_collocation * static_cast<double>(cfg_.train.minibatch_size));
     const int64_t inputs = shape_.inputs;
-    std::vector<float> rows;
+    std::vector<float> rows, edge, edge_value;
     rows.reserve(static_cast<size_t>(want * inputs));
     const std::vector<double>& offset = cfg_.critic.input_offset;
     const std::vector<double>& scale = cfg_.critic.input_scale;
     const TaskParams<double>& task = cfg_.env.task;
+    const bool boundary = cfg_.critic.hjb_boundary_weight > 0;
     std::vector<double> zi(static_cast<size_t>(inputs));
     for (int64_t j = 0; j < want; ++j) {
       for (int64_t c = 0; c < inputs; c += 4) {
@@ -1058,11 +1065,26 @@ class Trainer {
       typename System::State x;
       for (int i = 0; i < NX; ++i) x[i] = zi[static_cast<size_t>(1 + i)];
       const double px = sys_.position_x(x), py = sys_.position_y(x);
-      if (hits_wall(task, px, py) || outside_arena(task, px, py)) continue;
+      const double gx = zi[static_cast<size_t>(NX + 1)], gy = zi[static_cast<size_t>(NX + 2)];
+      if (hits_wall(task, px, py) || outside_arena(task, px, py)) {
+        if (boundary) {
+          edge.insert(edge.end(), zi.begin(), zi.end());
+          edge_value.push_back(static_cast<float>(task.penalty));
+        }
+        continue;
+      }
       rows.insert(rows.end(), zi.begin(), zi.end());
+      if (boundary) {
+        edge.insert(edge.end(), zi.begin(), zi.end());
+        edge[edge.size() - static_cast<size_t>(inputs)] = 0.0f;  // τ = 0: the time is up
+        edge_value.push_back(static_cast<float>(terminal_cost(task, px, py, gx, gy)));
+      }
     }
-    const int64_t n = static_cast<int64_t>(rows.size()) / inputs;
-    return torch::from_blob(rows.data(), {n, inputs}, torch::kFloat32).clone();
+    const auto tensor = [&](std::vector<float>& v, int64_t width) {
+      const int64_t n = static_cast<int64_t>(v.size()) / width;
+      return torch::from_blob(v.data(), {n, width}, torch::kFloat32).clone();
+    };
+    return {tensor(rows, inputs), tensor(edge, inputs), tensor(edge_value, 1).squeeze(1)};
   }
 
   double update_critic() {
@@ -1085,12 +1107,16 @@ class Trainer {
       torch::Tensor loss;
       if (cfg_.critic.hjb_weight > 0) {
         torch::Tensor zg = z.detach().clone();
-        const torch::Tensor extra = collocation_points(static_cast<uint32_t>(k));
-        if (extra.size(0) > 0) zg = torch::cat({zg, extra.to(zg.device(), zg.scalar_type())});
+        const Collocation extra = collocation_points(static_cast<uint32_t>(k));
+        if (extra.interior.size(0) > 0) zg = torch::cat({zg, extra.interior.to(zg.device(), zg.scalar_type())});
         zg.requires_grad_(true);
         const torch::Tensor v = critic_->forward(zg);
         loss = torch::mse_loss(v.narrow(0, 0, z.size(0)), y) +
                cfg_.critic.hjb_weight * hjb_residual(zg, v).pow(2).mean();
+        if (extra.boundary.size(0) > 0)
+          loss = loss + cfg_.critic.hjb_boundary_weight *
+                            torch::mse_loss(critic_->forward(extra.boundary.to(z.device(), z.scalar_type())),
+                                            extra.boundary_value.to(z.device(), z.scalar_type()));
       } else {
         loss = torch::mse_loss(critic_->forward(z), y);
       }

@@ -34,6 +34,12 @@ struct CriticSettings {
   // out. The residual needs no transition, so it can be asked anywhere; the replay's states alone
   // admit "stand still" values (V̂ = τ q at rest satisfies it there).
   double hjb_collocation = 0.0;
+  // Weight of the boundary conditions that make the HJB term a well-posed problem, at the
+  // collocation draws: V̂ = penalty at the draws that fall in a wall's collision zone (entering it
+  // ends the episode with the penalty), and V̂(τ = 0) = q_f at the free ones (the time is up).
+  // This uses the task's termination set and terminal cost, as the HJB term uses its running cost;
+  // the actor's model still knows no walls. 0: off.
+  double hjb_boundary_weight = 0.0;
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
   std::string allreduce = "auto";  // several processes: mpi (host, double, rank order) | nccl (GPU) |
                                    // auto (nccl when the critic is on a GPU and the build has NCCL)

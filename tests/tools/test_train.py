@@ -170,6 +170,12 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("train", "--out", hjb_part, "--resume")
     check("with the HJB term, resumed = uninterrupted",
           r.returncode == 0 and learning_fields(metrics(hjb_part)) == learning_fields(hjb_records), r.stderr)
+    r = run(*train_args(os.path.join(tmp, "hjb-bc"), *hjb, "--set", "critic.hjb_boundary_weight=1",
+                        "--set", "train.iterations=1"))
+    bc_records = metrics(os.path.join(tmp, "hjb-bc")) if r.returncode == 0 else []
+    check("the HJB boundary conditions change the critic's loss",
+          len(bc_records) == 2 and len(hjb_records) > 1 and bc_records[1]["critic_loss"] != hjb_records[1]["critic_loss"],
+          r.stderr + str(bc_records[1:2]))
     expect_error("a negative HJB weight", train_args(os.path.join(tmp, "hjb-bad"), "--set", "critic.hjb_weight=-1"),
                  "critic.hjb_weight")
 
