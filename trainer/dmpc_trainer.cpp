@@ -308,6 +308,27 @@ void record_state(const System& sys, const typename System::State& x, EpisodeRes
   e.states.emplace_back(&x[0], &x[0] + System::kStateDim);
 }
 
+// Knots the actor's warm start moves on per control period.
+int knots_per_control_period(const RunConfig& cfg) {
+  return std::max(1, static_cast<int>(std::lround(cfg.env.task.control_period / cfg.actor.knot_dt)));
+}
+
+// The evaluation's random streams, apart from the training ones.
+uint64_t evaluation_seed(const RunConfig& cfg) { return cfg.env.seed ^ 0x5EED0E7A1ull; }
+
+// The critic's V̂(T, s₀, g): what it expects an episode from s₀ to cost.
+template <typename State>
+double predicted_episode_cost(const RunConfig& cfg, MlpShape shape, const std::vector<double>& weights,
+                              const State& x0, std::array<double, 2> goal) {
+  constexpr int NX = State::size();
+  double z[NX + 3];
+  z[0] = cfg.env.task.duration;
+  for (int j = 0; j < NX; ++j) z[1 + j] = static_cast<double>(x0[j]);
+  z[NX + 1] = goal[0];
+  z[NX + 2] = goal[1];
+  return value_mlp<double>(shape, weights.data(), z);
+}
+
 // Rolls the actor out on fixed starts: the same code path as training, with its own env ids.
 template <typename System>
 std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& cfg,
@@ -318,12 +339,11 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
                                             int64_t episodes, ThreadPool& pool, bool record) {
   constexpr int NU = System::kInputDim;
   const size_t batch = starts.size();
-  const uint64_t eval_seed = cfg.env.seed ^ 0x5EED0E7A1ull;  // apart from the training streams
   BatchEnv<System> env(sys, cfg.env.task, make_noise_model<NU>(noise, cfg.env.input_weight),
-                       eval_seed, batch, pool);
+                       evaluation_seed(cfg), batch, pool);
   BatchActor<System> actor(sys, cfg.actor, params, cfg.env.task.input_limit, batch, pool);
   actor.set_value({shape, weights.data()});
-  const int shift = std::max(1, static_cast<int>(std::lround(cfg.env.task.control_period / cfg.actor.knot_dt)));
+  const int shift = knots_per_control_period(cfg);
   std::vector<EpisodeResult> results;
   std::vector<typename System::State> x(batch);
   std::vector<double> tau(batch), goals(2 * batch), u(batch * NU, 0.0);
@@ -337,14 +357,7 @@ std::vector<EpisodeResult> run_fixed_starts(const System& sys, const RunConfig& 
     for (size_t i = 0; i < batch; ++i) actor.reset(i);
     std::vector<EpisodeResult> ep(batch);
     for (size_t i = 0; i < batch; ++i) {
-      {
-        double z[System::kStateDim + 3];
-        z[0] = cfg.env.task.duration;
-        for (int j = 0; j < System::kStateDim; ++j) z[1 + j] = env.episode(i).x[j];
-        z[System::kStateDim + 1] = goal[0];
-        z[System::kStateDim + 2] = goal[1];
-        ep[i].predicted_cost = value_mlp<double>(shape, weights.data(), z);
-      }
+      ep[i].predicted_cost = predicted_episode_cost(cfg, shape, weights, env.episode(i).x, goal);
       ep[i].start_x = starts[i][0];
       ep[i].start_y = starts[i][1];
       ep[i].episode = e;
@@ -381,12 +394,10 @@ std::vector<EpisodeResult> run_fixed_starts_cuda(const System& sys, const RunCon
   constexpr int NX = System::kStateDim, NU = System::kInputDim;
   const DeviceSystem dsys{};
   const int batch = static_cast<int>(starts.size());
-  const uint64_t eval_seed = cfg.env.seed ^ 0x5EED0E7A1ull;  // the CPU evaluation's streams
-  const int shift = std::max(1, static_cast<int>(std::lround(cfg.env.task.control_period / cfg.actor.knot_dt)));
   cuda::DeviceRollout<DeviceSystem> rollout(
       dsys, cfg.env.task.template cast<float>(), make_noise_model<NU>(noise, cfg.env.input_weight).template cast<float>(),
-      eval_seed, batch, 0, make_ilqr_settings<float>(cfg.actor, cfg.env.task.input_limit), cfg.actor.knots(),
-      static_cast<float>(cfg.actor.knot_dt), shift, shape);
+      evaluation_seed(cfg), batch, 0, make_ilqr_settings<float>(cfg.actor, cfg.env.task.input_limit), cfg.actor.knots(),
+      static_cast<float>(cfg.actor.knot_dt), knots_per_control_period(cfg), shape);
   rollout.set_params(make_cost_params(dsys, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
                                       cfg.env.task.binary_goal_radius));
   const std::vector<float> fweights(weights.begin(), weights.end());
@@ -410,12 +421,7 @@ std::vector<EpisodeResult> run_fixed_starts_cuda(const System& sys, const RunCon
         for (int j = 0; j < NX; ++j) x[j] = static_cast<double>(r.x[row * b + i][j]);
         record_state(sys, x, ep);
       };
-      double z[NX + 3];
-      z[0] = cfg.env.task.duration;
-      for (int j = 0; j < NX; ++j) z[1 + j] = static_cast<double>(r.x[i][j]);
-      z[NX + 1] = goal[0];
-      z[NX + 2] = goal[1];
-      ep.predicted_cost = value_mlp<double>(shape, weights.data(), z);
+      ep.predicted_cost = predicted_episode_cost(cfg, shape, weights, r.x[i], goal);
       ep.start_x = starts[i][0];
       ep.start_y = starts[i][1];
       ep.episode = e;
@@ -701,7 +707,7 @@ class Trainer {
                                             cfg_.env.task.binary_goal_radius);
     device_warmup_params_ = make_cost_params(dsys, warm, cfg_.env.input_weight, cfg_.env.task.cost,
                                              cfg_.env.task.binary_goal_radius);
-    const int shift = std::max(1, static_cast<int>(std::lround(cfg_.env.task.control_period / cfg_.actor.knot_dt)));
+    const int shift = knots_per_control_period(cfg_);
     rollout_ = std::make_unique<cuda::DeviceRollout<DeviceSystem>>(
         dsys, cfg_.env.task.template cast<float>(),
         make_noise_model<NU>(cfg_.env.process_noise, cfg_.env.input_weight).template cast<float>(),
@@ -751,7 +757,7 @@ class Trainer {
     const TaskParams<double>& task = cfg_.env.task;
     env_.reset(static_cast<uint32_t>(iteration_));
     for (size_t i = 0; i < batch; ++i) actor_.reset(i);
-    const int shift = std::max(1, static_cast<int>(std::lround(task.control_period / cfg_.actor.knot_dt)));
+    const int shift = knots_per_control_period(cfg_);
     std::vector<std::vector<EpisodeStep>> steps(batch);
     std::vector<std::vector<typename System::State>> states(batch);
     std::vector<typename System::State> x(batch);
@@ -1514,7 +1520,7 @@ std::vector<double> load_target_weights(const RunConfig& cfg, const fs::path& ck
 }
 
 template <typename System>
-void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) {
+void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r, bool on_gpu) {
   const MlpShape shape = critic_shape(cfg);
   const std::vector<double> weights = load_target_weights(cfg, ckpt);
   const std::vector<std::array<double, 2>> starts =
@@ -1525,7 +1531,6 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
   const System sys{};
   const auto params = make_cost_params(sys, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
                                        cfg.env.task.binary_goal_radius);
-  const bool on_gpu = use_cuda_backend(r.backend);  // throws when cuda is asked for and absent
   std::vector<EpisodeResult> results;
   if (on_gpu) {
 #ifdef DMPC_WITH_CUDA
@@ -1587,13 +1592,11 @@ void run_eval(const RunConfig& cfg, const fs::path& ckpt, const EvalRequest& r) 
 
 void evaluate(const EvalRequest& request) {
   if (request.episodes < 1) throw std::runtime_error("--episodes: must be at least 1");
-  if (request.backend == "cuda") {
-#ifdef DMPC_WITH_CUDA
-    if (cuda::device_count() == 0)
-      throw std::runtime_error("--backend cuda: no CUDA device is present (use --backend cpu or auto)");
-#else
-    throw std::runtime_error("--backend cuda: this build has no CUDA backend (DMPC_WITH_CUDA=OFF)");
-#endif
+  bool on_gpu = false;
+  try {
+    on_gpu = use_cuda_backend(request.backend);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("--backend " + request.backend + ": " + e.what());
   }
   if (request.has_noise && !(request.noise >= 0 && std::isfinite(request.noise)))
     throw std::runtime_error("--noise: must be a finite number >= 0");
@@ -1607,9 +1610,9 @@ void evaluate(const EvalRequest& request) {
   }
   const RunConfig cfg = read_run_config(reader);
   if (cfg.env.system == "ballbot") {
-    run_eval<Ballbot<double>>(cfg, ckpt, request);
+    run_eval<Ballbot<double>>(cfg, ckpt, request, on_gpu);
   } else {
-    run_eval<PointMass<double>>(cfg, ckpt, request);
+    run_eval<PointMass<double>>(cfg, ckpt, request, on_gpu);
   }
 }
 
