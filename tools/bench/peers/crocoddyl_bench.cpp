@@ -44,6 +44,7 @@
 #include "core/batch_actor.hpp"
 #include "core/ilqr.hpp"
 #include "envs/ballbot/ballbot.hpp"
+#include "tools/bench/peers/peer_problem.hpp"
 
 namespace {
 
@@ -56,16 +57,8 @@ struct Options {
   std::string command, starts;
   int count = 4, iters = 1, repeats = 20, knots = 50;
   double knot_dt = 0.02, tol = 1e-9;
-  std::vector<double> q, qf, r, upright;
+  dmpc::peers::PeerWeights weights;
 };
-
-std::vector<double> parse_list(const std::string& s) {
-  std::vector<double> v;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) v.push_back(std::stod(item));
-  return v;
-}
 
 Options parse(int argc, char** argv) {
   if (argc < 2) throw std::runtime_error("usage: crocoddyl_bench check|single|tol|batch [options]");
@@ -80,58 +73,13 @@ Options parse(int argc, char** argv) {
     else if (k == "--knots") o.knots = std::stoi(v);
     else if (k == "--knot-dt") o.knot_dt = std::stod(v);
     else if (k == "--tol") o.tol = std::stod(v);
-    else if (k == "--q") o.q = parse_list(v);
-    else if (k == "--qf") o.qf = parse_list(v);
-    else if (k == "--r") o.r = parse_list(v);
-    else if (k == "--upright") o.upright = parse_list(v);
-    else throw std::runtime_error("unknown option " + k);
+    else if (!o.weights.take(k, v)) throw std::runtime_error("unknown option " + k);
   }
-  if (o.q.size() != 10 || o.qf.size() != 10 || o.r.size() != 3 || o.upright.size() != 5)
-    throw std::runtime_error("--q, --qf need 10 numbers, --r 3, --upright 5");
+  o.weights.check();
   return o;
 }
 
-struct Start {
-  System::State x;
-  double gx, gy;
-};
-
-std::vector<Start> read_starts(const std::string& path, int count) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::vector<Start> s;
-  std::string line;
-  while (static_cast<int>(s.size()) < count && std::getline(in, line)) {
-    std::stringstream ls(line);
-    Start st;
-    for (int i = 0; i < NX; ++i) ls >> st.x[i];
-    ls >> st.gx >> st.gy;
-    if (!ls) throw std::runtime_error("bad line in " + path + ": " + line);
-    s.push_back(st);
-  }
-  if (static_cast<int>(s.size()) < count) throw std::runtime_error(path + ": too few starts");
-  return s;
-}
-
-// The actor's quadratic-mode parameters, as core/actor_config.cpp's make_cost_params builds them.
-Params make_params(const System& sys, const Options& o) {
-  Params p;
-  p.mode = dmpc::ActorCostMode::kQuadratic;
-  p.knot_dt = o.knot_dt;
-  p.log_discount = 0.0;
-  for (int j = 0; j < NU; ++j) p.input_weight[j] = o.r[j];
-  const System::State rest = sys.rest_state(0.0, 0.0);
-  for (int i = 0; i < NX; ++i) {
-    p.tracking.weight[i] = o.q[i];
-    p.tracking_final.weight[i] = o.qf[i];
-    p.upright.weight[i] = 0.0;
-    p.upright.ref[i] = rest[i];
-  }
-  const int index[5] = {3, 4, 8, 9, 7};
-  for (int i = 0; i < 5; ++i) p.upright.weight[index[i]] = o.upright[i];
-  p.tilt_barrier.weight = 0.0;
-  return p;
-}
+using Start = dmpc::peers::PeerStart;
 
 dmpc::IlqrSettings<double> our_settings(int iters, double tolerance) {
   dmpc::IlqrSettings<double> s;
@@ -323,8 +271,8 @@ std::string u_json(const double* u) {
 
 int run(const Options& o) {
   const System sys{};
-  const Params params = make_params(sys, o);
-  const std::vector<Start> starts = read_starts(o.starts, o.count);
+  const Params params = dmpc::peers::quadratic_params(sys, o.weights, o.knot_dt);
+  const std::vector<Start> starts = dmpc::peers::read_starts(o.starts, o.count);
   const int n = o.knots;
   const double h = o.knot_dt;
   std::vector<dmpc::IlqrKnot<System>> knots(static_cast<size_t>(n + 1));

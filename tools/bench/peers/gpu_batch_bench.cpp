@@ -15,8 +15,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +24,7 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "envs/ballbot/ballbot.hpp"
+#include "tools/bench/peers/peer_problem.hpp"
 
 namespace {
 
@@ -38,16 +37,8 @@ struct Options {
   std::vector<int> batches = {256, 1024, 4096};
   int iters = 3, repeats = 20, knots = 50, block = 64, check = 4;
   double knot_dt = 0.02;
-  std::vector<double> q, qf, r, upright;
+  dmpc::peers::PeerWeights weights;
 };
-
-std::vector<double> parse_list(const std::string& s) {
-  std::vector<double> v;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) v.push_back(std::stod(item));
-  return v;
-}
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -58,7 +49,7 @@ Options parse(int argc, char** argv) {
     if (k == "--starts") o.starts = v;
     else if (k == "--batches") {
       o.batches.clear();
-      for (double b : parse_list(v)) o.batches.push_back(static_cast<int>(b));
+      for (double b : dmpc::peers::parse_list(v)) o.batches.push_back(static_cast<int>(b));
     } else if (k == "--iters") o.iters = std::stoi(v);
     else if (k == "--repeats") o.repeats = std::stoi(v);
     else if (k == "--knots") o.knots = std::stoi(v);
@@ -66,37 +57,12 @@ Options parse(int argc, char** argv) {
     else if (k == "--layout") o.layout = v;
     else if (k == "--block") o.block = std::stoi(v);
     else if (k == "--check") o.check = std::stoi(v);
-    else if (k == "--q") o.q = parse_list(v);
-    else if (k == "--qf") o.qf = parse_list(v);
-    else if (k == "--r") o.r = parse_list(v);
-    else if (k == "--upright") o.upright = parse_list(v);
-    else throw std::runtime_error("unknown option " + k);
+    else if (!o.weights.take(k, v)) throw std::runtime_error("unknown option " + k);
   }
   if (o.starts.empty()) throw std::runtime_error("--starts is required");
-  if (o.q.size() != 10 || o.qf.size() != 10 || o.r.size() != 3 || o.upright.size() != 5)
-    throw std::runtime_error("--q, --qf need 10 numbers, --r 3, --upright 5");
+  o.weights.check();
   if (o.iters < 1 || o.repeats < 1 || o.batches.empty()) throw std::runtime_error("bad --iters, --repeats or --batches");
   return o;
-}
-
-// The actor's quadratic-mode parameters, as crocoddyl_bench.cpp builds them (in float).
-Params make_params(const System& sys, const Options& o) {
-  Params p{};
-  p.mode = dmpc::ActorCostMode::kQuadratic;
-  p.knot_dt = static_cast<float>(o.knot_dt);
-  p.log_discount = 0.0f;
-  for (int j = 0; j < NU; ++j) p.input_weight[j] = static_cast<float>(o.r[j]);
-  const System::State rest = sys.rest_state(0.0f, 0.0f);
-  for (int i = 0; i < NX; ++i) {
-    p.tracking.weight[i] = static_cast<float>(o.q[i]);
-    p.tracking_final.weight[i] = static_cast<float>(o.qf[i]);
-    p.upright.weight[i] = 0.0f;
-    p.upright.ref[i] = rest[i];
-  }
-  const int index[5] = {3, 4, 8, 9, 7};
-  for (int i = 0; i < 5; ++i) p.upright.weight[index[i]] = static_cast<float>(o.upright[i]);
-  p.tilt_barrier.weight = 0.0f;
-  return p;
 }
 
 int run(const Options& o) {
@@ -104,22 +70,12 @@ int run(const Options& o) {
   const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
   std::vector<System::State> x;
   std::vector<float> goal;
-  {
-    std::ifstream in(o.starts);
-    if (!in) throw std::runtime_error("cannot read " + o.starts);
-    std::string line;
-    while (static_cast<int>(x.size()) < max_batch && std::getline(in, line)) {
-      std::stringstream ls(line);
-      double v[NX + 2];
-      for (double& e : v) ls >> e;
-      if (!ls) throw std::runtime_error("bad line in " + o.starts + ": " + line);
-      System::State s;
-      for (int i = 0; i < NX; ++i) s[i] = static_cast<float>(v[i]);
-      x.push_back(s);
-      goal.push_back(static_cast<float>(v[NX]));
-      goal.push_back(static_cast<float>(v[NX + 1]));
-    }
-    if (static_cast<int>(x.size()) < max_batch) throw std::runtime_error(o.starts + ": fewer starts than the largest batch");
+  for (const dmpc::peers::PeerStart& s : dmpc::peers::read_starts(o.starts, max_batch)) {
+    System::State xs;
+    for (int i = 0; i < NX; ++i) xs[i] = static_cast<float>(s.x[i]);
+    x.push_back(xs);
+    goal.push_back(static_cast<float>(s.gx));
+    goal.push_back(static_cast<float>(s.gy));
   }
   dmpc::IlqrSettings<float> settings;
   settings.max_iterations = o.iters;
@@ -135,7 +91,7 @@ int run(const Options& o) {
     kn.u = System::Input::zero();
     kn.K = dmpc::Mat<float, NU, NX>::zero();
   }
-  dmpc::cuda::DeviceBuffer<Params> d_params(std::vector<Params>{make_params(sys, o)});
+  dmpc::cuda::DeviceBuffer<Params> d_params(std::vector<Params>{dmpc::peers::quadratic_params(sys, o.weights, o.knot_dt)});
   dmpc::cuda::DeviceBuffer<dmpc::IlqrKnot<System>> d_pristine(zero_guess), d_knots(zero_guess.size());
   dmpc::cuda::DeviceBuffer<System::State> d_x(x);
   dmpc::cuda::DeviceBuffer<float> d_goal(goal), d_tau(std::vector<float>(max_batch, static_cast<float>(o.knots * o.knot_dt + 1.0)));
