@@ -671,6 +671,14 @@ class Trainer {
   const std::vector<double>& target_flat() const { return target_flat_; }
   int64_t env_steps() const { return env_steps_; }
   int64_t episodes() const { return episodes_; }
+  std::string critic_device_name() const { return device_.str(); }
+  // How the critic's gradients are combined: over one process there is nothing to combine unless
+  // NCCL was asked for (a communicator of one).
+  std::string gradient_exchange() const {
+    const std::string processes = std::to_string(comm_.size()) + (comm_.size() == 1 ? " process" : " processes");
+    if (has_nccl()) return "NCCL, " + processes;
+    return comm_.distributed() ? "MPI, " + processes : "none (1 process)";
+  }
 
  private:
   // The CPU environments and actors: the batch on the CPU backend, one (unused) on the GPU's.
@@ -941,14 +949,16 @@ class Trainer {
   }
 
   // critic.allreduce: NCCL between the processes' GPUs when asked for (or, with "auto", when the
-  // critic is on a GPU and the build has NCCL); else MPI through host memory.
+  // critic is on a GPU, the build has NCCL and there are several processes); else MPI through
+  // host memory. "nccl" asked for explicitly takes the NCCL path with one process too (a
+  // communicator of one): the same code a multi-GPU job runs, checkable on a single GPU.
   void make_gradient_allreduce() {
     const std::string& how = cfg_.critic.allreduce;
     const bool gpu = device_.is_cuda();
     if (how == "nccl" && !gpu)
       throw std::runtime_error("critic.allreduce = \"nccl\" needs the critic on a GPU (critic.device)");
 #ifdef DMPC_WITH_NCCL
-    if (comm_.distributed() && gpu && how != "mpi")
+    if (gpu && (how == "nccl" || (how == "auto" && comm_.distributed())))
       nccl_ = std::make_unique<NcclAllReduce>(comm_, static_cast<int>(device_.index() < 0 ? 0 : device_.index()));
 #else
     if (how == "nccl")
@@ -977,6 +987,14 @@ class Trainer {
     return flat[at].item<double>();
   }
 #endif
+
+  bool has_nccl() const {
+#ifdef DMPC_WITH_NCCL
+    return nccl_ != nullptr;
+#else
+    return false;
+#endif
+  }
 
   // Σ over processes of every parameter's gradient, then ÷ P: the gradient of the mean loss over
   // all processes' minibatches. The local loss rides along (the last entry).
@@ -1136,7 +1154,7 @@ class Trainer {
                                  " in iteration " +
                                  std::to_string(iteration_ + 1) + ", minibatch " + std::to_string(k + 1) +
                                  (poison ? " (injected by --inject-failure)" : ""));
-      loss_sum += comm_.distributed() ? average_gradients(local) : local;
+      loss_sum += (comm_.distributed() || has_nccl()) ? average_gradients(local) : local;
       optimizer_.step();
       polyak_update(target_, critic_, cfg_.critic.polyak);
     }
@@ -1378,6 +1396,8 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
   std::printf("  %-22s %lld\n", "iterations", static_cast<long long>(trainer.iteration()));
   std::printf("  %-22s %lld\n", "environment steps", static_cast<long long>(trainer.env_steps()));
   std::printf("  %-22s %.4g\n", "last critic loss", last_loss);
+  std::printf("  %-22s %s\n", "critic device", trainer.critic_device_name().c_str());
+  std::printf("  %-22s %s\n", "gradient all-reduce", trainer.gradient_exchange().c_str());
   std::printf("  %-22s %.1f%%\n", "eval success", 100 * last_eval.success_rate);
   std::printf("  %-22s %.1f%%\n", "eval collisions", 100 * last_eval.collision_rate);
   std::printf("  %-22s %.1f%%\n", "eval falls", 100 * last_eval.fall_rate);

@@ -113,6 +113,9 @@ def main():
     ap.add_argument("--single-count", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--ours-build", default="portable", help="how our side was compiled (recorded in the output)")
+    ap.add_argument("--native-bench", default="",
+                    help="the same batch program built for this CPU (-march=native, no Crocoddyl): adds "
+                         "rows of our solver compiled for the host, as XLA compiles JAX")
     ap.add_argument("--jax-budget", type=float, default=60.0,
                     help="skip larger batches once one diffilqrax batch solve takes longer than this [s]")
     args = ap.parse_args()
@@ -173,6 +176,15 @@ def main():
         ours = bench(args.bench, "batch", common + ["--count", str(B), "--iters", str(args.iters),
                                                     "--repeats", str(max(3, min(args.repeats, 2000 // B)))], weights)
         row = {"batch": B, "ours_seconds": ours["seconds"], "ours_mean_iterations": ours["mean_iterations"]}
+        if args.native_bench:
+            native = bench(args.native_bench, "batch", common + ["--count", str(B), "--iters", str(args.iters),
+                                                                 "--repeats", str(max(3, min(args.repeats, 2000 // B)))],
+                           weights)
+            d = float(np.max(np.abs(np.array(native["u0_first"]) - np.array(ours["u0_first"]))))
+            if d > args.u_tol:
+                fail(f"batch {B}: the native build's u0 differs from the portable one's by {d:.3e}")
+            row["ours_native_seconds"] = native["seconds"]
+            row["ours_native_u0_diff"] = d
         if not skip_rest:
             f = jax.jit(jax.vmap(solve))
             x0 = jnp.asarray(starts[:B, :10])
@@ -191,9 +203,13 @@ def main():
             row["diffilqrax_seconds"] = statistics.median(times)
             row["diffilqrax_repeats"] = len(times)
             row["ratio"] = row["diffilqrax_seconds"] / row["ours_seconds"]
+            if "ours_native_seconds" in row:
+                row["ratio_native"] = row["diffilqrax_seconds"] / row["ours_native_seconds"]
             if row["diffilqrax_seconds"] > args.jax_budget:
                 skip_rest = True
         batch_rows.append(row)
+        if "ours_native_seconds" in row:
+            print(f"batch {B}: ours built for this CPU {row['ours_native_seconds']*1e3:.3f} ms", flush=True)
         print(f"batch {B}: ours {row['ours_seconds']*1e3:.3f} ms, diffilqrax "
               f"{row.get('diffilqrax_seconds', float('nan'))*1e3:.3f} ms", flush=True)
 
@@ -246,6 +262,12 @@ def write_markdown(r, path):
         else:
             lines.append(f"| diffilqrax (skipped: over the time budget) | {b['batch']} | {it} | – | "
                          f"{ms(b['ours_seconds'] / it)} ms | – | {ms(b['ours_seconds'])} ms | – |")
+    for b in r["batches"]:
+        if "diffilqrax_seconds" in b and "ours_native_seconds" in b:
+            lines.append(
+                f"| diffilqrax, against ours built `-march=native` | {b['batch']} | {it} | "
+                f"{ms(b['diffilqrax_seconds'] / it)} ms | {ms(b['ours_native_seconds'] / it)} ms | "
+                f"{ms(b['diffilqrax_seconds'])} ms | {ms(b['ours_native_seconds'])} ms | {b['ratio_native']:.1f} |")
     lines.append("")
     lines.append("Times are medians over repeats; a batch's time is the whole batch (B problems); per iteration "
                  "is per solve over the iterations (the initial rollout included). Line-search trials per "

@@ -20,6 +20,8 @@
 //   tol    --starts F --count n --tol t --repeats R     iterations and time to a cost within
 //                                                       t·(1 + |J*|) of J* (the better optimum)
 //   batch  --starts F --count B --iters I --repeats R   our BatchActor, one thread, B problems
+// Compiled with -DDMPC_PEERS_OURS_ONLY it holds only `batch` and needs no Crocoddyl: run.sh builds
+// it that way a second time with -march=native (our solver tuned for this CPU, as XLA tunes JAX).
 // Weights: --q, --qf (10 each), --r (3), --upright (5: pitch, roll, their rates, yaw rate),
 // --knots N, --knot-dt h. Output: one JSON object on stdout.
 #include <algorithm>
@@ -34,10 +36,12 @@
 #include <string>
 #include <vector>
 
+#ifndef DMPC_PEERS_OURS_ONLY
 #include <crocoddyl/core/action-base.hpp>
 #include <crocoddyl/core/optctrl/shooting.hpp>
 #include <crocoddyl/core/solvers/ddp.hpp>
 #include <crocoddyl/core/states/euclidean.hpp>
+#endif
 
 #include "core/actor_config.hpp"
 #include "core/actor_costs.hpp"
@@ -92,6 +96,7 @@ dmpc::IlqrSettings<double> our_settings(int iters, double tolerance) {
   return s;
 }
 
+#ifndef DMPC_PEERS_OURS_ONLY
 // ---- Crocoddyl action models over our dynamics and cost ----------------------------------------
 
 // Crocoddyl's dynamically sized vectors as our fixed-size state and input.
@@ -218,6 +223,8 @@ CrocoddylProblem make_crocoddyl(const Cost& cost, const Start& s, int n, double 
   return c;
 }
 
+#endif  // DMPC_PEERS_OURS_ONLY
+
 // Ours: one problem from the zero guess; returns u₀ and the final cost.
 struct Solution {
   double u0[NU];
@@ -225,7 +232,7 @@ struct Solution {
   int iterations;
 };
 
-Solution solve_ours(const Cost& cost, const Start& s, int n, double h,
+[[maybe_unused]] Solution solve_ours(const Cost& cost, const Start& s, int n, double h,
                     const dmpc::IlqrSettings<double>& settings,
                     std::vector<dmpc::IlqrKnot<System>>& knots) {
   for (int k = 0; k <= n; ++k) {
@@ -241,6 +248,7 @@ Solution solve_ours(const Cost& cost, const Start& s, int n, double h,
   return out;
 }
 
+#ifndef DMPC_PEERS_OURS_ONLY
 Solution solve_crocoddyl(CrocoddylProblem& c, int iters) {
   c.solver->solve(c.xs, c.us, static_cast<std::size_t>(iters), true, 0.0);
   Solution out{};
@@ -249,6 +257,7 @@ Solution solve_crocoddyl(CrocoddylProblem& c, int iters) {
   out.iterations = static_cast<int>(c.solver->get_iter());
   return out;
 }
+#endif  // DMPC_PEERS_OURS_ONLY
 
 template <typename F>
 double median_seconds(int repeats, F&& f) {
@@ -276,8 +285,9 @@ int run(const Options& o) {
   const int n = o.knots;
   const double h = o.knot_dt;
   std::vector<dmpc::IlqrKnot<System>> knots(static_cast<size_t>(n + 1));
-  auto cost_for = [&](const Start& s) { return Cost(sys, &params, dmpc::MlpValue<double>{}, 1e6, s.gx, s.gy, n); };
+  [[maybe_unused]] auto cost_for = [&](const Start& s) { return Cost(sys, &params, dmpc::MlpValue<double>{}, 1e6, s.gx, s.gy, n); };
 
+#ifndef DMPC_PEERS_OURS_ONLY
   if (o.command == "check") {
     std::printf("{\"command\": \"check\", \"iters\": %d, \"problems\": [", o.iters);
     for (size_t i = 0; i < starts.size(); ++i) {
@@ -347,6 +357,8 @@ int run(const Options& o) {
                 list(croc_trials).c_str());
     return 0;
   }
+
+#endif  // DMPC_PEERS_OURS_ONLY
 
   if (o.command == "batch") {
     dmpc::ActorSettings a;

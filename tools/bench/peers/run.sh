@@ -8,6 +8,9 @@
 # Our side is built with the project's portable flags. (A -march=native build of this one program
 # crashed in the consistency check, also with Eigen's alignment held at 16 bytes; the cause was
 # not established — it mixes the wheel's portable Crocoddyl library with AVX-compiled code.)
+# The batch rows are also timed with build-peers/ours_batch_native: the same source without
+# Crocoddyl (-DDMPC_PEERS_OURS_ONLY) compiled -march=native, for this CPU as XLA compiles JAX;
+# set PEERS_NATIVE=0 to leave it out.
 # Sets up .peers-venv/ (git-ignored) with crocoddyl, jax and diffilqrax from PyPI, checks that the
 # generated JAX model is fresh, builds build-peers/crocoddyl_bench against the wheel's Crocoddyl,
 # runs tools/bench/peers/compare.py on one core, and writes DIR/peers.json and DIR/peers.md
@@ -45,9 +48,17 @@ nice -n 10 g++ -std=c++17 -O3 -DNDEBUG -fno-math-errno -I"$ROOT" -isystem "$PREF
   tools/bench/peers/crocoddyl_bench.cpp core/thread_pool.cpp -o build-peers/crocoddyl_bench \
   -L"$PREFIX/lib" -lcrocoddyl -Wl,--disable-new-dtags,-rpath,"$PREFIX/lib" -lpthread
 
+NATIVE=()
+if [[ ${PEERS_NATIVE:-1} != 0 ]]; then
+  echo "== building build-peers/ours_batch_native (-march=native, our solver only)"
+  nice -n 10 g++ -std=c++17 -O3 -DNDEBUG -fno-math-errno -march=native -DDMPC_PEERS_OURS_ONLY -I"$ROOT" \
+    -isystem "$EIGEN" tools/bench/peers/crocoddyl_bench.cpp core/thread_pool.cpp -o build-peers/ours_batch_native -lpthread
+  NATIVE=(--native-bench build-peers/ours_batch_native)
+fi
+
 echo "== comparing (one core: taskset -c ${PEERS_CPU:-1})"
 export OMP_NUM_THREADS=1
 export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 taskset -c "${PEERS_CPU:-1}" "$VENV/bin/python" tools/bench/peers/compare.py \
-  --bench build-peers/crocoddyl_bench --out "$OUT" \
+  --bench build-peers/crocoddyl_bench "${NATIVE[@]}" --out "$OUT" \
   --ours-build "portable (x86-64)" "${ARGS[@]}"
