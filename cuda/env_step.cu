@@ -17,7 +17,7 @@ __global__ void env_reset_kernel(System system, TaskParams<float> task, uint64_t
   if (i >= batch) return;
   const uint32_t id = first_env_id + static_cast<uint32_t>(i);
   const EpisodeStart<float> s = sample_episode(task, seed, id, episode);
-  begin_episode(system, episodes[i], id, episode, s.x, s.y, s.goal_x, s.goal_y, s.step);
+  begin_episode(system, episodes[i], id, episode, s.x, s.y, s.goal_x, s.goal_y, s.step, s.vx, s.vy);
 }
 
 template <typename System>

@@ -39,7 +39,7 @@ class BatchEnv {
       for (size_t i = begin; i < end; ++i) {
         const uint32_t id = first_env_id_ + static_cast<uint32_t>(i);
         const EpisodeStart<T> s = sample_episode(task_, seed_, id, episode);
-        begin_episode(sys_, episodes_[i], id, episode, s.x, s.y, s.goal_x, s.goal_y, s.step);
+        begin_episode(sys_, episodes_[i], id, episode, s.x, s.y, s.goal_x, s.goal_y, s.step, s.vx, s.vy);
       }
     });
   }

@@ -202,6 +202,14 @@ struct Ballbot {
     return x;
   }
 
+  // Balancing tilt, the ball rolling with (vx, vy); no tilt rates.
+  DMPC_HD State moving_state(T px, T py, T vx, T vy) const {
+    State x = rest_state(px, py);
+    x[kConfigDim + kPx] = vx;
+    x[kConfigDim + kPy] = vy;
+    return x;
+  }
+
   DMPC_HD T position_x(const State& x) const { return x[kPx]; }
   DMPC_HD T position_y(const State& x) const { return x[kPy]; }
   // Where the Euler-angle model is trusted by optimizers: tilts well away from the singularity at

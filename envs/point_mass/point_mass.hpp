@@ -79,6 +79,7 @@ struct PointMass {
   }
 
   DMPC_HD State rest_state(T px, T py) const { return State{{px, py, T(0), T(0)}}; }
+  DMPC_HD State moving_state(T px, T py, T vx, T vy) const { return State{{px, py, vx, vy}}; }
   DMPC_HD T position_x(const State& x) const { return x[0]; }
   DMPC_HD T position_y(const State& x) const { return x[1]; }
   DMPC_HD T tilt(const State&) const { return T(0); }  // a point mass cannot fall

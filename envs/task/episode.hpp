@@ -62,8 +62,9 @@ template <typename System>
 DMPC_HD void begin_episode(const System& sys, Episode<System>& ep, uint32_t env_id,
                            uint32_t episode, typename System::Scalar start_x,
                            typename System::Scalar start_y, typename System::Scalar goal_x,
-                           typename System::Scalar goal_y, int32_t start_step = 0) {
-  ep.x = sys.rest_state(start_x, start_y);
+                           typename System::Scalar goal_y, int32_t start_step = 0,
+                           typename System::Scalar start_vx = 0, typename System::Scalar start_vy = 0) {
+  ep.x = sys.moving_state(start_x, start_y, start_vx, start_vy);
   ep.goal_x = goal_x;
   ep.goal_y = goal_y;
   ep.env_id = env_id;

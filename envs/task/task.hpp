@@ -88,6 +88,10 @@ struct TaskParams {
   T free_start_fraction = T(0);
   Range<T> free_start_time_left = {T(1.0), T(3.0)};
   T free_start_margin = T(0.05);
+  // ... and moving: the ball's velocity drawn with a uniform direction and a speed uniform in
+  // [0, free_start_speed] (0: at rest). Data on what moving states are worth, which the actor's
+  // greedy input −R⁻¹gᵀ∂V̂/∂v reads, without waiting for the actor to move there itself.
+  T free_start_speed = T(0);
 
   template <typename U>
   DMPC_HD TaskParams<U> cast() const {
@@ -116,6 +120,7 @@ struct TaskParams {
     r.free_start_fraction = U(free_start_fraction);
     r.free_start_time_left = {U(free_start_time_left.lo), U(free_start_time_left.hi)};
     r.free_start_margin = U(free_start_margin);
+    r.free_start_speed = U(free_start_speed);
     return r;
   }
 };
@@ -186,7 +191,8 @@ DMPC_HD T sample_range(const Range<T>& r, uint32_t bits) {
 // Where and when an episode starts, and its goal.
 template <typename T>
 struct EpisodeStart {
-  T x, y;            // start position (at rest, balancing)
+  T x, y;            // start position (balancing)
+  T vx = T(0), vy = T(0);  // start velocity of the ball (exploring starts only; else at rest)
   T goal_x, goal_y;
   int32_t step = 0;  // control steps already elapsed: the episode has T − step·δt left
 };
@@ -226,6 +232,15 @@ DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed,
     s.x = px;
     s.y = py;
     s.step = step;
+    if (task.free_start_speed > T(0)) {
+      // A separate Philox block (field 1 = 1), so the positions above do not depend on the speed.
+      const PhiloxCounter motion = philox4x32_10(
+          philox_counter(env_id, episode, attempt, 1, RandomStream::kEpisodeSample), philox_key(seed));
+      const T speed = task.free_start_speed * uniform_open01<T>(motion.c[0]);
+      const T heading = T(6.283185307179586) * uniform_open01<T>(motion.c[1]);
+      s.vx = speed * cos(heading);
+      s.vy = speed * sin(heading);
+    }
     return s;
   }
   return s;

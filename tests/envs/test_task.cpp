@@ -168,6 +168,58 @@ TEST(Task, FreeStartsAreClearOfWallsAndStartPartWayThrough) {
   EXPECT_GT(above_wall, n / 10);
 }
 
+TEST(Task, MovingFreeStartsHaveBoundedSpeedsInEveryDirectionAndTheSamePositions) {
+  TaskParams<double> resting = kTask;
+  resting.free_start_fraction = 0.5;
+  TaskParams<double> moving = resting;
+  moving.free_start_speed = 0.8;
+  int free = 0, quadrant[4] = {0, 0, 0, 0};
+  double fastest = 0;
+  const int n = 4000;
+  for (uint32_t id = 0; id < n; ++id) {
+    const EpisodeStart<double> a = sample_episode(resting, 9, id, 1);
+    const EpisodeStart<double> s = sample_episode(moving, 9, id, 1);
+    // Where and when is drawn as without the speed; only the velocity is added.
+    EXPECT_EQ(a.x, s.x);
+    EXPECT_EQ(a.y, s.y);
+    EXPECT_EQ(a.step, s.step);
+    EXPECT_EQ(a.vx, 0.0);
+    EXPECT_EQ(a.vy, 0.0);
+    const EpisodeStart<double> plain = sample_episode(kTask, 9, id, 1);
+    if (s.x == plain.x && s.y == plain.y) {  // the task's own start: at rest
+      EXPECT_EQ(s.vx, 0.0);
+      EXPECT_EQ(s.vy, 0.0);
+      continue;
+    }
+    ++free;
+    const double speed = std::hypot(s.vx, s.vy);
+    EXPECT_LE(speed, 0.8 + 1e-12);
+    fastest = std::max(fastest, speed);
+    ++quadrant[(s.vx >= 0 ? 0 : 1) + (s.vy >= 0 ? 0 : 2)];
+  }
+  EXPECT_GT(free, n / 3);
+  EXPECT_GT(fastest, 0.75);
+  for (int q = 0; q < 4; ++q) EXPECT_NEAR(quadrant[q] / double(free), 0.25, 0.04) << "quadrant " << q;
+}
+
+TEST(Task, MovingStartStatesCarryTheVelocity) {
+  const PointMass<double> pm;
+  Episode<PointMass<double>> ep;
+  begin_episode(pm, ep, 0, 0, 0.5, -0.5, 0.0, 0.8, 30, 0.3, -0.4);
+  EXPECT_EQ(ep.x[0], 0.5);
+  EXPECT_EQ(ep.x[1], -0.5);
+  EXPECT_EQ(ep.x[2], 0.3);
+  EXPECT_EQ(ep.x[3], -0.4);
+  const Ballbot<double> bot;
+  Episode<Ballbot<double>> eb;
+  begin_episode(bot, eb, 0, 0, 0.5, -0.5, 0.0, 0.8, 30, 0.3, -0.4);
+  const auto rest = bot.rest_state(0.5, -0.5);
+  for (int i = 0; i < 10; ++i) {
+    const double expected = i == 5 ? 0.3 : i == 6 ? -0.4 : rest[i];
+    EXPECT_EQ(eb.x[i], expected) << "state " << i;
+  }
+}
+
 TEST(Task, EpisodeStartingPartWayEndsAtTheEpisodeDuration) {
   const PointMass<double> pm;
   Episode<PointMass<double>> ep;
