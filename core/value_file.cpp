@@ -13,8 +13,10 @@
 namespace dmpc {
 namespace {
 
-constexpr char kMagic[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '1'};
+constexpr char kMagic[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '1'};         // no features
+constexpr char kMagicFeatures[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '2'};  // with features
 constexpr size_t kHeaderBytes = 8 + 3 * 4 + 8;  // magic, inputs, width, depth, count
+constexpr size_t kHeaderBytesFeatures = kHeaderBytes + 4;  // ... and features after depth
 constexpr size_t kChecksumBytes = 8;
 
 uint64_t fnv1a64(const uint8_t* data, size_t size) {
@@ -58,21 +60,27 @@ double bits_double(uint64_t u) {
 std::string shape_text(const MlpShape& s) {
   std::ostringstream os;
   os << "inputs " << s.inputs << ", width " << s.width << ", depth " << s.depth;
+  if (s.features) os << ", features " << s.features;
   return os.str();
 }
 
 std::string invalid_shape_text(const MlpShape& s) {
   std::ostringstream os;
   os << "invalid shape (" << shape_text(s) << "): allowed are inputs 1.." << kMaxMlpInputs
-     << ", width 1.." << kMaxMlpWidth << ", depth 1.." << kMaxMlpDepth;
+     << " (with the features), width 1.." << kMaxMlpWidth << ", depth 1.." << kMaxMlpDepth
+     << ", features 0.." << kMaxMlpFeatures;
   return os.str();
 }
 
 // Names parameter `index` of the flat buffer, e.g. "W_2[3][7]" or "scale[4]".
 std::string parameter_name(const MlpShape& s, int index) {
   std::ostringstream os;
-  const int n = s.inputs, w = s.width;
-  if (index < n) {
+  const int n = mlp_network_inputs(s), w = s.width;
+  if (index >= mlp_walls_offset(s)) {
+    static const char* const kField[5] = {"x0", "y0", "x1", "y1", "radius"};
+    const int r = index - mlp_walls_offset(s);
+    os << "wall[" << r / 5 << "]." << kField[r % 5];
+  } else if (index < n) {
     os << "offset[" << index << "]";
   } else if (index < 2 * n) {
     os << "scale[" << index - n << "]";
@@ -111,11 +119,20 @@ std::string parameter_problem(const MlpShape& s, const std::vector<double>& para
       return os.str();
     }
   }
-  for (int i = 0; i < s.inputs; ++i) {
-    const double v = params[static_cast<size_t>(s.inputs + i)];
+  const int n = mlp_network_inputs(s);
+  for (int i = 0; i < n; ++i) {
+    const double v = params[static_cast<size_t>(n + i)];
     if (!(v > 0)) {
       std::ostringstream os;
       os << "normalisation scale[" << i << "] = " << v << " is not positive";
+      return os.str();
+    }
+  }
+  for (int j = 0; j < s.features; ++j) {
+    const double r = params[static_cast<size_t>(mlp_walls_offset(s) + 5 * j + 4)];
+    if (!(r >= 0)) {
+      std::ostringstream os;
+      os << "wall[" << j << "].radius = " << r << " is negative";
       return os.str();
     }
   }
@@ -133,10 +150,14 @@ std::string count_mismatch_text(uint64_t count, const MlpShape& s) {
 
 ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_scale,
                                   const std::vector<double>& offset,
-                                  const std::vector<double>& scale) {
+                                  const std::vector<double>& scale,
+                                  const std::vector<double>& walls) {
   if (!mlp_shape_valid(shape)) throw std::invalid_argument(invalid_shape_text(shape));
   if (!std::isfinite(output_scale)) throw std::invalid_argument("output_scale is not finite");
-  const size_t n = static_cast<size_t>(shape.inputs);
+  if (walls.size() != static_cast<size_t>(5 * shape.features))
+    throw std::invalid_argument("walls has " + std::to_string(walls.size()) + " numbers, need " +
+                                std::to_string(5 * shape.features) + " (5 per feature)");
+  const size_t n = static_cast<size_t>(mlp_network_inputs(shape));
   if (!offset.empty() && offset.size() != n)
     throw std::invalid_argument("offset has " + std::to_string(offset.size()) + " numbers, need " +
                                 std::to_string(n));
@@ -163,9 +184,10 @@ ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_s
   auto fill = [&](int first, int count, double limit) {
     for (int i = first; i < first + count; ++i) p[i] = limit * uniform_pm1(i);
   };
+  for (size_t i = 0; i < walls.size(); ++i) p[static_cast<size_t>(mlp_walls_offset(shape)) + i] = walls[i];
   const int w = shape.width;
   for (int l = 1; l <= shape.depth; ++l) {
-    const int fan_in = l == 1 ? shape.inputs : w;
+    const int fan_in = l == 1 ? static_cast<int>(n) : w;
     fill(mlp_weight_offset(shape, l), w * fan_in, std::sqrt(6.0 / (fan_in + w)));
   }
   fill(mlp_output_offset(shape), w, output_scale * std::sqrt(6.0 / (w + 1)));
@@ -184,11 +206,14 @@ void save_value_network(const std::string& path, const ValueNetwork& net) {
   const std::string problem = parameter_problem(net.shape, net.params);
   if (!problem.empty()) throw std::invalid_argument(path + ": cannot save: " + problem);
 
-  std::vector<uint8_t> bytes(kMagic, kMagic + 8);
-  bytes.reserve(kHeaderBytes + 8 * net.params.size() + kChecksumBytes);
+  // Without features the first format, byte for byte; with them the second (features after depth).
+  const char* magic = net.shape.features ? kMagicFeatures : kMagic;
+  std::vector<uint8_t> bytes(magic, magic + 8);
+  bytes.reserve(kHeaderBytesFeatures + 8 * net.params.size() + kChecksumBytes);
   put_i32(bytes, net.shape.inputs);
   put_i32(bytes, net.shape.width);
   put_i32(bytes, net.shape.depth);
+  if (net.shape.features) put_i32(bytes, net.shape.features);
   put_u64(bytes, net.params.size());
   for (double v : net.params) put_u64(bytes, double_bits(v));
   put_u64(bytes, fnv1a64(bytes.data(), bytes.size()));
@@ -222,20 +247,23 @@ ValueNetwork load_value_network(const std::string& path) {
 
   if (bytes.size() < 8 && std::memcmp(bytes.data(), kMagic, bytes.size()) == 0)
     throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the magic");
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
-    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\")");
-  if (bytes.size() < kHeaderBytes + kChecksumBytes)
+  const bool with_features = bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicFeatures, 8) == 0;
+  if (bytes.size() < 8 || (!with_features && std::memcmp(bytes.data(), kMagic, 8) != 0))
+    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\" or \"DMPCVAL2\")");
+  const size_t header = with_features ? kHeaderBytesFeatures : kHeaderBytes;
+  if (bytes.size() < header + kChecksumBytes)
     throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header");
-  const MlpShape shape{get_i32(&bytes[8]), get_i32(&bytes[12]), get_i32(&bytes[16])};
-  const uint64_t count = get_u64(&bytes[20]);
+  const MlpShape shape{get_i32(&bytes[8]), get_i32(&bytes[12]), get_i32(&bytes[16]),
+                       with_features ? get_i32(&bytes[20]) : 0};
+  const uint64_t count = get_u64(&bytes[header - 8]);
 
   // The size follows from the count alone; check it (and the checksum) before trusting the header,
   // so that a damaged file reads as damaged rather than as a strange network.
-  const uint64_t max_count = (bytes.size() - kHeaderBytes - kChecksumBytes) / 8;
+  const uint64_t max_count = (bytes.size() - header - kChecksumBytes) / 8;
   if (count > max_count)
     throw fail("truncated: the header announces " + std::to_string(count) +
                " parameters, the file has room for at most " + std::to_string(max_count));
-  const size_t expected = kHeaderBytes + 8 * static_cast<size_t>(count) + kChecksumBytes;
+  const size_t expected = header + 8 * static_cast<size_t>(count) + kChecksumBytes;
   if (bytes.size() != expected)
     throw fail("unexpected size: " + std::to_string(bytes.size()) + " bytes, " +
                std::to_string(count) + " parameters need " + std::to_string(expected) +
@@ -250,7 +278,7 @@ ValueNetwork load_value_network(const std::string& path) {
 
   ValueNetwork net{shape, std::vector<double>(static_cast<size_t>(count))};
   for (size_t i = 0; i < net.params.size(); ++i)
-    net.params[i] = bits_double(get_u64(&bytes[kHeaderBytes + 8 * i]));
+    net.params[i] = bits_double(get_u64(&bytes[header + 8 * i]));
   const std::string problem = parameter_problem(shape, net.params);
   if (!problem.empty()) throw fail(problem);
   return net;

@@ -11,6 +11,10 @@
 //     28      8·count    the parameters as float64, in the layout of core/value_mlp.hpp
 //     28+8·count  8      uint64 FNV-1a (64-bit) checksum of every byte before it
 //
+// A network with wall features (MlpShape::features > 0) is written with the magic "DMPCVAL2" and
+// an int32 features at offset 20, which moves the count to 24 and the parameters to 32; a network
+// without them is written in the first format, byte for byte as before.
+//
 // Saving writes a temporary file next to the target and renames it over the target, so a reader
 // never sees a half-written network. Loading validates everything and throws std::runtime_error
 // with "<path>: <problem>".
@@ -31,12 +35,15 @@ struct ValueNetwork {
 
 // A freshly initialised network: hidden weights uniform in ±√(6 / (fan_in + fan_out)) (Glorot),
 // output weights the same times output_scale, every bias and b_out zero. The normalisation is
-// offset 0 / scale 1 unless `offset` / `scale` are given (`inputs` numbers each, scales > 0).
+// offset 0 / scale 1 unless `offset` / `scale` are given (mlp_network_inputs numbers each: the
+// raw inputs, then the features; scales > 0). `walls` holds the features' segments, 5 numbers
+// (x0, y0, x1, y1, radius) per feature.
 // The weights are Philox draws keyed by `seed` on the kInit stream: the same seed gives the same
 // network on every machine. Throws std::invalid_argument on an invalid shape or normalisation.
 ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_scale,
                                   const std::vector<double>& offset = {},
-                                  const std::vector<double>& scale = {});
+                                  const std::vector<double>& scale = {},
+                                  const std::vector<double>& walls = {});
 
 // Throws std::invalid_argument when the network is invalid (shape, parameter count, non-finite
 // parameter, scale ≤ 0) and std::runtime_error when the file cannot be written.

@@ -1,15 +1,24 @@
 // The critic's value network V̂(z) with its exact gradient and Hessian (host and device).
 //
 // Input z = [τ, s (nx numbers), g (2 numbers)]: time left, state, goal; inputs = 1 + nx + 2. The
-// network normalises its input with fixed constants, runs `depth` tanh layers of `width` units and
-// ends in a linear output:
+// network may append `features` wall-clearance features computed from the ball's position
+// p = (z_1, z_2) (the first two state entries of both systems), one per wall segment j:
 //
-//     a_0 = z̃,  z̃_i = (z_i − offset_i) / scale_i
+//     φ_j(p) = √(‖p − c_j(p)‖² + ε²) − r_j,   c_j(p) the point of segment j closest to p,
+//     r_j its collision radius (half thickness + robot clearance), ε = kWallFeatureSmoothing
+//
+// — the (smoothed) distance to the wall's collision zone, so that a tanh layer can place a
+// steep change at the zone's edge (the cliff of the collision penalty in V*) instead of building
+// it from the raw coordinates. The network input is z' = [z, φ] (N = inputs + features numbers).
+// It normalises that with fixed constants, runs `depth` tanh layers of `width` units and ends in
+// a linear output:
+//
+//     a_0 = z̃',  z̃'_i = (z'_i − offset_i) / scale_i
 //     z_l = W_l a_{l−1} + b_l,  a_l = σ(z_l) = tanh(z_l)           l = 1 … depth
 //     V̂  = w_outᵀ a_depth + b_out
 //
-// Flat parameter buffer (T = float or double), n = inputs, w = width, d = depth; every matrix is
-// row-major (W_l[k][m] at W_l + k·fan_in + m, fan_in = n for W_1 and w after):
+// Flat parameter buffer (T = float or double), n = N = inputs + features, w = width, d = depth;
+// every matrix is row-major (W_l[k][m] at W_l + k·fan_in + m, fan_in = n for W_1 and w after):
 //
 //     offset  n      at 0
 //     scale   n      at n
@@ -19,7 +28,8 @@
 //     b_l     w      at 2n + w·n + w + (l − 2)(w² + w) + w²
 //     w_out   w      at 2n + w·n + w + (d − 1)(w² + w)
 //     b_out   1      at 2n + w·n + w + (d − 1)(w² + w) + w
-//     count          2n + w·n + w + (d − 1)(w² + w) + w + 1     (paper net n 13, w 12, d 3: 519)
+//     walls   5F     at 2n + w·n + w + (d − 1)(w² + w) + w + 1  (x0, y0, x1, y1, r) per feature
+//     count          2n + w·n + w + (d − 1)(w² + w) + w + 1 + 5F (paper net n 13, w 12, d 3: 519)
 //
 // Derivatives. With σ' = 1 − tanh² and σ'' = −2 tanh (1 − tanh²), backpropagation gives the
 // adjoints g_l = ∂V̂/∂a_l:
@@ -32,6 +42,13 @@
 //     Zx_1 = W_1[:, :ND] · diag(1/scale_{0:ND}),   Zx_l = W_l · diag(σ'(z_{l−1})) · Zx_{l−1}
 //
 //     ∂²V̂/∂z_{0:ND}² = Σ_l Zx_lᵀ · diag(g_l ⊙ σ''(z_l)) · Zx_l
+//
+// With features the raw input reaches the network also through φ(p): by the chain rule the
+// gradient gains ∂V̂/∂φ_j ∇_pφ_j, Zx_1 gains W_1[:, φ_j] / scale_φj ⊗ ∇φ_j, and the Hessian gains
+// Σ_j (∂V̂/∂φ_j) ∇²_pφ_j (the features' own curvature; the network's terms are in the sum above).
+// With e = p − c_j and s = √(‖e‖² + ε²): ∇φ_j = e / s and ∇²φ_j = P / s − e eᵀ / s³, where P = I
+// beyond the segment's ends (c_j is an end point) and P = m mᵀ beside it (c_j slides along the
+// segment, m its unit normal).
 //
 // Why this is exact (not Gauss–Newton): the affine maps have no curvature, so every second
 // derivative comes from a tanh. For one unit, ∇²a_{l,k} = σ''(z_{l,k}) ∇z_{l,k} ∇z_{l,k}ᵀ
@@ -58,34 +75,44 @@ namespace dmpc {
 constexpr int kMaxMlpInputs = 16;
 constexpr int kMaxMlpWidth = 64;
 constexpr int kMaxMlpDepth = 4;
+constexpr int kMaxMlpFeatures = 4;        // wall-clearance features (one per wall segment)
+constexpr double kWallFeatureSmoothing = 0.01;  // ε of φ_j [m]
 static_assert(kMaxMlpWidth >= kMaxMlpInputs, "an activation buffer also holds the input");
 
 struct MlpShape {
-  int32_t inputs;  // 1 + nx + 2
-  int32_t width;   // units per hidden layer
-  int32_t depth;   // number of hidden (tanh) layers
+  int32_t inputs;        // raw inputs: 1 + nx + 2
+  int32_t width;         // units per hidden layer
+  int32_t depth;         // number of hidden (tanh) layers
+  int32_t features = 0;  // wall-clearance features appended to the input (0: none)
 };
 
+// N: the first layer's fan-in, raw inputs and features.
+DMPC_HD int mlp_network_inputs(const MlpShape& s) { return s.inputs + s.features; }
+
 DMPC_HD bool mlp_shape_valid(const MlpShape& s) {
-  return s.inputs >= 1 && s.inputs <= kMaxMlpInputs && s.width >= 1 && s.width <= kMaxMlpWidth &&
-         s.depth >= 1 && s.depth <= kMaxMlpDepth;
+  return s.inputs >= 1 && s.features >= 0 && s.features <= kMaxMlpFeatures &&
+         (s.features == 0 || s.inputs >= 3) && mlp_network_inputs(s) <= kMaxMlpInputs &&
+         s.width >= 1 && s.width <= kMaxMlpWidth && s.depth >= 1 && s.depth <= kMaxMlpDepth;
 }
 
 // Offset of W_layer (layer = 1 … depth) in the flat buffer; layer = depth + 1 gives w_out.
 DMPC_HD int mlp_weight_offset(const MlpShape& s, int layer) {
-  const int n = s.inputs, w = s.width;
+  const int n = mlp_network_inputs(s), w = s.width;
   return layer == 1 ? 2 * n : 2 * n + w * n + w + (layer - 2) * (w * w + w);
 }
 
 // Offset of b_layer (layer = 1 … depth).
 DMPC_HD int mlp_bias_offset(const MlpShape& s, int layer) {
-  return mlp_weight_offset(s, layer) + s.width * (layer == 1 ? s.inputs : s.width);
+  return mlp_weight_offset(s, layer) + s.width * (layer == 1 ? mlp_network_inputs(s) : s.width);
 }
 
 // Offset of w_out; b_out follows it at + width.
 DMPC_HD int mlp_output_offset(const MlpShape& s) { return mlp_weight_offset(s, s.depth + 1); }
 
-DMPC_HD int mlp_parameter_count(const MlpShape& s) { return mlp_output_offset(s) + s.width + 1; }
+// Offset of the wall segments of the features (5 numbers each).
+DMPC_HD int mlp_walls_offset(const MlpShape& s) { return mlp_output_offset(s) + s.width + 1; }
+
+DMPC_HD int mlp_parameter_count(const MlpShape& s) { return mlp_walls_offset(s) + 5 * s.features; }
 
 template <typename T, int ND>
 struct ValueDerivatives {
@@ -138,15 +165,51 @@ DMPC_HD void mlp_tanh_layer(const T* W, const T* b, const T* a_in, int rows, int
   }
 }
 
-// The normalised input z̃ and 1/scale.
+// Wall-clearance feature φ of segment w = (x0, y0, x1, y1, r) at (px, py); with grad and hess
+// given, also ∇φ and ∇²φ (formulas in the header comment).
+template <typename T>
+DMPC_HD T wall_clearance(const T* w, T px, T py, T* grad, T (*hess)[2]) {
+  const T dx = w[2] - w[0], dy = w[3] - w[1];
+  const T len2 = dx * dx + dy * dy;
+  T t = len2 > T(0) ? ((px - w[0]) * dx + (py - w[1]) * dy) / len2 : T(0);
+  const bool beside = t > T(0) && t < T(1);
+  t = t < T(0) ? T(0) : (t > T(1) ? T(1) : t);
+  const T ex = px - (w[0] + t * dx), ey = py - (w[1] + t * dy);
+  const T eps = T(kWallFeatureSmoothing);
+  const T s = sqrt(ex * ex + ey * ey + eps * eps);
+  if (grad) {
+    grad[0] = ex / s;
+    grad[1] = ey / s;
+    // P: the directions in which p − c changes with p (both beyond the ends, the normal beside).
+    T p00 = T(1), p01 = T(0), p11 = T(1);
+    if (beside) {
+      const T len = sqrt(len2), mx = -dy / len, my = dx / len;
+      p00 = mx * mx;
+      p01 = mx * my;
+      p11 = my * my;
+    }
+    const T s3 = s * s * s;
+    hess[0][0] = p00 / s - ex * ex / s3;
+    hess[0][1] = hess[1][0] = p01 / s - ex * ey / s3;
+    hess[1][1] = p11 / s - ey * ey / s3;
+  }
+  return s - w[4];
+}
+
+// The normalised network input z̃' (raw inputs, then the features) and 1/scale.
 template <typename T>
 DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T* normalised,
                            T* inv_scale) {
+  const int n = mlp_network_inputs(s);
   const T* offset = params;
-  const T* scale = params + s.inputs;
-  for (int i = 0; i < s.inputs; ++i) {
-    inv_scale[i] = T(1) / scale[i];
-    normalised[i] = (input[i] - offset[i]) * inv_scale[i];
+  const T* scale = params + n;
+  for (int i = 0; i < n; ++i) inv_scale[i] = T(1) / scale[i];
+  for (int i = 0; i < s.inputs; ++i) normalised[i] = (input[i] - offset[i]) * inv_scale[i];
+  const T* walls = params + mlp_walls_offset(s);
+  for (int j = 0; j < s.features; ++j) {
+    const int i = s.inputs + j;
+    normalised[i] = (wall_clearance<T>(walls + 5 * j, input[1], input[2], nullptr, nullptr) - offset[i]) *
+                    inv_scale[i];
   }
 }
 
@@ -162,7 +225,7 @@ DMPC_HD T value_mlp(const MlpShape& s, const T* params, const T* input) {
   detail::mlp_normalise(s, params, input, buf[0], inv_scale);
   int cur = 0;
   for (int l = 1; l <= s.depth; ++l) {
-    const int fan_in = l == 1 ? s.inputs : w;
+    const int fan_in = l == 1 ? mlp_network_inputs(s) : w;
     detail::mlp_tanh_layer(params + mlp_weight_offset(s, l), params + mlp_bias_offset(s, l),
                            buf[cur], w, fan_in, buf[1 - cur]);
     cur = 1 - cur;
@@ -180,7 +243,7 @@ template <typename T, int ND>
 DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* input,
                                    ValueDerivatives<T, ND>& out) {
   static_assert(ND >= 1 && ND <= kMaxMlpInputs, "Hessian block size out of range");
-  const int n = s.inputs, w = s.width, d = s.depth;
+  const int n = mlp_network_inputs(s), raw = s.inputs, w = s.width, d = s.depth;
 
   // Forward: t_l = tanh(z_l) for every layer; the backward pass replaces it by σ'(z_l).
   T inv_scale[kMaxMlpInputs];
@@ -221,8 +284,17 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
       for (int m = 0; m < fan_in; ++m) g[m] += row[m] * dk;
     }
   }
-  for (int i = 0; i < n; ++i) out.grad[i] = g[i] * inv_scale[i];
-  for (int i = n; i < kMaxMlpInputs; ++i) out.grad[i] = T(0);
+  for (int i = 0; i < raw; ++i) out.grad[i] = g[i] * inv_scale[i];
+  for (int i = raw; i < kMaxMlpInputs; ++i) out.grad[i] = T(0);
+  // The features' chain rule: fg_j = ∂V̂/∂φ_j, their gradients and curvatures in p = (z_1, z_2).
+  T fg[kMaxMlpFeatures], fgrad[kMaxMlpFeatures][2], fhess[kMaxMlpFeatures][2][2];
+  for (int j = 0; j < s.features; ++j) {
+    const T* wall = params + mlp_walls_offset(s) + 5 * j;
+    detail::wall_clearance<T>(wall, input[1], input[2], fgrad[j], fhess[j]);
+    fg[j] = g[raw + j] * inv_scale[raw + j];
+    out.grad[1] += fg[j] * fgrad[j][0];
+    out.grad[2] += fg[j] * fgrad[j][1];
+  }
 
   // Tangents Zx_l (ping-pong buffers) and the Hessian's upper triangle.
   T Z[2][kMaxMlpWidth][ND];
@@ -231,8 +303,13 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
     for (int j = i; j < ND; ++j) H[i][j] = T(0);
   {
     const T* W1 = params + mlp_weight_offset(s, 1);
-    for (int k = 0; k < w; ++k)
-      for (int j = 0; j < ND; ++j) Z[0][k][j] = j < n ? W1[k * n + j] * inv_scale[j] : T(0);
+    for (int k = 0; k < w; ++k) {
+      for (int j = 0; j < ND; ++j) Z[0][k][j] = j < raw ? W1[k * n + j] * inv_scale[j] : T(0);
+      for (int f = 0; f < s.features; ++f) {
+        const T a = W1[k * n + raw + f] * inv_scale[raw + f];
+        for (int q = 0; q < 2 && 1 + q < ND; ++q) Z[0][k][1 + q] += a * fgrad[f][q];
+      }
+    }
   }
   for (int l = 0; l < d; ++l) {
     T(*Zl)[ND] = Z[l & 1];
@@ -281,6 +358,9 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
       }
     }
   }
+  for (int f = 0; f < s.features; ++f)
+    for (int a = 0; a < 2 && 1 + a < ND; ++a)
+      for (int b = a; b < 2 && 1 + b < ND; ++b) H[1 + a][1 + b] += fg[f] * fhess[f][a][b];
   for (int i = 0; i < ND; ++i) {
     out.hess[i][i] = H[i][i];
     for (int j = i + 1; j < ND; ++j) out.hess[i][j] = out.hess[j][i] = H[i][j];

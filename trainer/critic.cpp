@@ -8,9 +8,11 @@ namespace dmpc {
 
 ValueNetImpl::ValueNetImpl(MlpShape shape) : shape_(shape) {
   if (!mlp_shape_valid(shape)) throw std::invalid_argument("ValueNet: invalid shape");
-  offset_ = register_buffer("offset", torch::zeros({shape.inputs}));
-  scale_ = register_buffer("scale", torch::ones({shape.inputs}));
-  int64_t fan_in = shape.inputs;
+  const int64_t n = mlp_network_inputs(shape);
+  offset_ = register_buffer("offset", torch::zeros({n}));
+  scale_ = register_buffer("scale", torch::ones({n}));
+  if (shape.features > 0) walls_ = register_buffer("walls", torch::zeros({shape.features, 5}));
+  int64_t fan_in = n;
   for (int l = 0; l < shape.depth; ++l) {
     hidden_.push_back(register_module("hidden" + std::to_string(l),
                                       torch::nn::Linear(fan_in, shape.width)));
@@ -20,7 +22,23 @@ ValueNetImpl::ValueNetImpl(MlpShape shape) : shape_(shape) {
 }
 
 torch::Tensor ValueNetImpl::forward(const torch::Tensor& z) {
-  torch::Tensor a = (z - offset_) / scale_;
+  torch::Tensor input = z;
+  if (shape_.features > 0) {
+    // φ_j(p) of core/value_mlp.hpp: the smoothed distance to segment j's closest point, less r_j.
+    const torch::Tensor p = z.narrow(1, 1, 2);
+    std::vector<torch::Tensor> parts{z};
+    for (int j = 0; j < shape_.features; ++j) {
+      const torch::Tensor w = walls_[j];
+      const torch::Tensor a = w.narrow(0, 0, 2), d = w.narrow(0, 2, 2) - a;
+      const torch::Tensor len2 = (d * d).sum();
+      // A segment of length 0 is its end point: (p − a)·d = 0 there, so t = 0.
+      const torch::Tensor t = (((p - a) * d).sum(1) / len2.clamp_min(1e-30)).clamp(0.0, 1.0);
+      const torch::Tensor e = p - (a + t.unsqueeze(1) * d);
+      parts.push_back(((e * e).sum(1) + kWallFeatureSmoothing * kWallFeatureSmoothing).sqrt().unsqueeze(1) - w[4]);
+    }
+    input = torch::cat(parts, 1);
+  }
+  torch::Tensor a = (input - offset_) / scale_;
   for (auto& layer : hidden_) a = torch::tanh(layer->forward(a));
   return output_->forward(a).squeeze(-1);
 }
@@ -55,7 +73,8 @@ std::vector<std::pair<torch::Tensor, int>> flat_layout(ValueNet& net) {
   auto named = net->named_parameters();
   auto buffers = net->named_buffers();
   std::vector<std::pair<torch::Tensor, int>> layout = {{buffers["offset"], 0},
-                                                       {buffers["scale"], s.inputs}};
+                                                       {buffers["scale"], mlp_network_inputs(s)}};
+  if (s.features > 0) layout.emplace_back(buffers["walls"], mlp_walls_offset(s));
   for (int l = 0; l < s.depth; ++l) {
     const std::string name = "hidden" + std::to_string(l);
     layout.emplace_back(named[name + ".weight"], mlp_weight_offset(s, l + 1));

@@ -1,7 +1,8 @@
 // The critic's value network V̂(τ, s, g) as a LibTorch module, and its bridges to the actor.
 //
-// The module computes exactly what core/value_mlp.hpp evaluates from a flat buffer: fixed input
-// normalisation z̃ = (z − offset) / scale, `depth` tanh layers of `width` units, a linear output.
+// The module computes exactly what core/value_mlp.hpp evaluates from a flat buffer: the wall
+// features φ_j(p) appended to z when the shape has them, fixed input normalisation
+// z̃ = (z − offset) / scale, `depth` tanh layers of `width` units, a linear output.
 // to_flat() writes the module's parameters in that buffer's layout; load_flat() does the reverse
 // (used to initialise from random_value_network, so that initialisation is a Philox function of
 // the seed and independent of LibTorch's generators and version). Included by trainer/ sources
@@ -28,6 +29,7 @@ class ValueNetImpl : public torch::nn::Module {
  private:
   MlpShape shape_;
   torch::Tensor offset_, scale_;  // buffers: part of the state, not trained
+  torch::Tensor walls_;           // buffer [features, 5] (x0, y0, x1, y1, r) when there are features
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear output_{nullptr};
 };

@@ -145,7 +145,27 @@ ValueNet make_value_net(MlpShape shape, torch::Device device) {
 }
 
 MlpShape critic_shape(const RunConfig& c) {
-  return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth};
+  const int32_t features = c.critic.wall_features ? c.env.task.wall_count : 0;
+  if (features > kMaxMlpFeatures)
+    throw std::runtime_error("critic.wall_features: the task has " + std::to_string(features) +
+                             " walls; the critic takes at most " + std::to_string(kMaxMlpFeatures));
+  return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth, features};
+}
+
+// The initial critic's normalisation (the configured one, then offset 0.5, scale 0.5 m per wall
+// feature) and its features' segments (x0, y0, x1, y1, collision radius).
+void critic_init_inputs(const RunConfig& c, std::vector<double>& offset, std::vector<double>& scale,
+                        std::vector<double>& walls) {
+  const MlpShape shape = critic_shape(c);
+  offset = c.critic.input_offset;
+  scale = c.critic.input_scale;
+  walls.clear();
+  for (int j = 0; j < shape.features; ++j) {
+    const WallSegment<double>& w = c.env.task.walls[j];
+    offset.push_back(0.5);
+    scale.push_back(0.5);
+    walls.insert(walls.end(), {w.x0, w.y0, w.x1, w.y1, 0.5 * w.thickness + c.env.task.robot_clearance});
+  }
 }
 
 // ---- replay buffer -----------------------------------------------------------------------------------
@@ -525,9 +545,10 @@ class Trainer {
     warmup_params_ = make_cost_params(sys_, warm, cfg.env.input_weight, cfg.env.task.cost,
                                       cfg.env.task.binary_goal_radius);
     // Deterministic initialisation from the seed; the target starts equal to the critic.
-    load_flat(critic_, random_value_network(shape_, cfg.env.seed, cfg.critic.init_output_scale,
-                                            cfg.critic.input_offset,
-                                            cfg.critic.input_scale)
+    std::vector<double> offset, scale, walls;
+    critic_init_inputs(cfg, offset, scale, walls);
+    load_flat(critic_, random_value_network(shape_, cfg.env.seed, cfg.critic.init_output_scale, offset,
+                                            scale, walls)
                            .params);
     load_flat(target_, to_flat(critic_));
     if (use_cuda_backend(cfg.backend)) make_device_rollout(warm);

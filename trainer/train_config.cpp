@@ -27,6 +27,7 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.polyak = r.positive_number("critic.polyak", c.polyak, 1.0);
   c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
   c.control_cost = r.boolean("critic.control_cost", c.control_cost);
+  c.wall_features = r.boolean("critic.wall_features", c.wall_features);
   c.hjb_weight = r.number("critic.hjb_weight", c.hjb_weight, 0.0, 1e6);
   c.hjb_collocation = r.number("critic.hjb_collocation", c.hjb_collocation, 0.0, 100.0);
   c.hjb_boundary_weight = r.number("critic.hjb_boundary_weight", c.hjb_boundary_weight, 0.0, 1e6);

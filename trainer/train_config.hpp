@@ -21,6 +21,11 @@ struct CriticSettings {
   double init_output_scale = 0;  // output-layer weights at initialisation (0: V̂ starts flat,
                                  // so the untrained actor does not chase a random gradient)
   bool control_cost = true;       // add ½ uᵀRu·δt to every transition's cost (the paper's Eq. 4)
+  // Append to the critic's input, per wall segment of the task, the ball's clearance from the
+  // wall's collision zone, φ_j(p) (core/value_mlp.hpp; normalised with offset 0.5, scale 0.5 m):
+  // the "local map" the paper names as future work, in its simplest form. The actor differentiates
+  // through it; it learns nothing by itself (V̂'s dependence on it is learned from the data).
+  bool wall_features = false;
   // Weight w of the HJB residual in the critic's loss (0: TD only, as the paper). With it every
   // minibatch also fits the actor's running cost (Eq. 14) to the task's:
   //   loss = mean (y − V̂)² + w · mean (l̂(τ, s, g) − q(s, g))²,

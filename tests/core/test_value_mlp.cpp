@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -27,12 +28,16 @@ namespace {
 ValueNetwork random_network(MlpShape shape, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> unit(-1, 1), log_scale(-1, 1);
-  std::vector<double> offset(static_cast<size_t>(shape.inputs)), scale(offset.size());
+  std::vector<double> offset(static_cast<size_t>(mlp_network_inputs(shape))), scale(offset.size());
   for (size_t i = 0; i < offset.size(); ++i) {
     offset[i] = 0.5 * unit(rng);
     scale[i] = std::exp(log_scale(rng));  // in [1/e, e]
   }
-  ValueNetwork net = random_value_network(shape, seed, 2.0, offset, scale);
+  // Wall segments for the features: ends within the input's reach, radius 0.1 … 0.3.
+  std::vector<double> walls;
+  for (int j = 0; j < shape.features; ++j)
+    walls.insert(walls.end(), {unit(rng), unit(rng), unit(rng), unit(rng), 0.2 + 0.1 * unit(rng)});
+  ValueNetwork net = random_value_network(shape, seed, 2.0, offset, scale, walls);
   for (int l = 1; l <= shape.depth; ++l)
     for (int k = 0; k < shape.width; ++k)
       net.params[static_cast<size_t>(mlp_bias_offset(shape, l) + k)] = 0.5 * unit(rng);
@@ -43,9 +48,9 @@ ValueNetwork random_network(MlpShape shape, uint64_t seed) {
 // A raw input near the normalisation's centre: z̃ roughly in [−1.5, 1.5].
 std::vector<double> random_input(const ValueNetwork& net, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> unit(-1.5, 1.5);
-  const int n = net.shape.inputs;
+  const int n = net.shape.inputs, scales = mlp_network_inputs(net.shape);
   std::vector<double> z(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) z[i] = net.params[i] + net.params[n + i] * unit(rng);
+  for (int i = 0; i < n; ++i) z[i] = net.params[i] + net.params[scales + i] * unit(rng);
   return z;
 }
 
@@ -138,6 +143,44 @@ TEST(ValueMlp, ShapeAndParameterCount) {
   EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 0}));
 }
 
+TEST(ValueMlp, ShapeAndParameterCountWithWallFeatures) {
+  // One feature: offset and scale gain an entry each, W_1 a column, and the segment 5 numbers.
+  EXPECT_EQ(mlp_network_inputs(MlpShape{13, 12, 3, 1}), 14);
+  EXPECT_EQ(mlp_parameter_count(MlpShape{13, 12, 3, 1}), 519 + 2 + 12 + 5);
+  EXPECT_EQ(mlp_walls_offset(MlpShape{13, 12, 3, 1}), 519 + 2 + 12);
+  EXPECT_TRUE(mlp_shape_valid(MlpShape{13, 12, 3, 3}));
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 3, 4}));  // 17 network inputs
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{7, 12, 3, 5}));   // more features than kMaxMlpFeatures
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{2, 12, 3, 1}));   // no position among the inputs
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{7, 12, 3, -1}));
+}
+
+TEST(ValueMlp, WallClearanceIsTheDistanceToTheCollisionZone) {
+  const double wall[5] = {-0.6, 0.0, 0.6, 0.0, 0.25};  // the default wall, 0.05 + 0.2 m
+  const double eps2 = kWallFeatureSmoothing * kWallFeatureSmoothing;
+  auto phi = [&](double x, double y) { return detail::wall_clearance<double>(wall, x, y, nullptr, nullptr); };
+  EXPECT_NEAR(phi(0.0, 1.0), std::sqrt(1.0 + eps2) - 0.25, 1e-15);   // beside: the normal distance
+  EXPECT_NEAR(phi(0.3, -0.5), std::sqrt(0.25 + eps2) - 0.25, 1e-15);
+  EXPECT_NEAR(phi(1.0, 0.0), std::sqrt(0.16 + eps2) - 0.25, 1e-15);  // beyond an end: to the end
+  EXPECT_NEAR(phi(-0.9, 0.4), std::sqrt(0.09 + 0.16 + eps2) - 0.25, 1e-15);
+  EXPECT_LT(phi(0.0, 0.1), 0.0);  // inside the zone: negative
+  // Its gradient and Hessian against central differences, beside and beyond the ends.
+  for (const auto& p : {std::array<double, 2>{0.2, 0.7}, std::array<double, 2>{-1.1, -0.3},
+                        std::array<double, 2>{0.9, 0.05}, std::array<double, 2>{0.0, -0.02}}) {
+    double g[2], H[2][2];
+    detail::wall_clearance<double>(wall, p[0], p[1], g, H);
+    const double h = 1e-6;
+    for (int j = 0; j < 2; ++j) {
+      const double dx = j == 0 ? h : 0, dy = j == 1 ? h : 0;
+      EXPECT_NEAR(g[j], (phi(p[0] + dx, p[1] + dy) - phi(p[0] - dx, p[1] - dy)) / (2 * h), 1e-7);
+      double gp[2], gm[2], Hd[2][2];
+      detail::wall_clearance<double>(wall, p[0] + dx, p[1] + dy, gp, Hd);
+      detail::wall_clearance<double>(wall, p[0] - dx, p[1] - dy, gm, Hd);
+      for (int i = 0; i < 2; ++i) EXPECT_NEAR(H[i][j], (gp[i] - gm[i]) / (2 * h), 1e-5 * (1 + std::fabs(H[i][j])));
+    }
+  }
+}
+
 TEST(ValueMlp, ValueMatchesPlainForwardPass) {
   // An independent, straightforward evaluation of the documented layout.
   const MlpShape s{5, 7, 2};
@@ -174,6 +217,15 @@ TEST(ValueMlp, DerivativesMatchCentralDifferences) {
   expect_derivatives_match<3>(MlpShape{7, 9, 2}, 5);     // a small leading block
   expect_derivatives_match<5>(MlpShape{7, 3, 4}, 6);     // narrow and deep, width below 4
   expect_derivatives_match<2>(MlpShape{2, 1, 1}, 7);     // one unit
+}
+
+TEST(ValueMlp, DerivativesWithWallFeaturesMatchCentralDifferences) {
+  // The features enter through the position (z_1, z_2): gradient, tangents and curvature terms.
+  expect_derivatives_match<11>(MlpShape{13, 12, 3, 1}, 11);  // the paper's net with one wall
+  expect_derivatives_match<11>(MlpShape{13, 12, 3, 3}, 12);
+  expect_derivatives_match<7>(MlpShape{7, 9, 2, 2}, 13);     // the point mass, two walls
+  expect_derivatives_match<2>(MlpShape{7, 5, 2, 1}, 14);     // a block that holds only p_x
+  expect_derivatives_match<1>(MlpShape{7, 5, 2, 1}, 15);     // … or none of p
 }
 
 TEST(ValueMlp, HessianRowsBeyondTheInputsAreZero) {
@@ -364,6 +416,30 @@ TEST_F(ValueFileTest, RoundTripIsBitExactAndMatchesTheDocumentedFormat) {
   EXPECT_EQ(load_value_network(p).params, other.params);
 }
 
+TEST_F(ValueFileTest, NetworkWithWallFeaturesRoundTripsInTheSecondFormat) {
+  const ValueNetwork net = random_network(MlpShape{13, 12, 3, 2}, 24);
+  const std::string p = path("walls.bin");
+  save_value_network(p, net);
+  const std::vector<uint8_t> bytes = read_bytes(p);
+  ASSERT_EQ(bytes.size(), 32u + 8u * net.params.size() + 8u);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "DMPCVAL2");
+  EXPECT_EQ(bytes[20], 2);  // features, after depth
+  const ValueNetwork back = load_value_network(p);
+  EXPECT_EQ(back.shape.inputs, 13);
+  EXPECT_EQ(back.shape.features, 2);
+  ASSERT_EQ(back.params.size(), net.params.size());
+  EXPECT_EQ(std::memcmp(back.params.data(), net.params.data(), 8 * net.params.size()), 0);
+  // A negative collision radius is refused and named.
+  ValueNetwork bad = net;
+  bad.params[static_cast<size_t>(mlp_walls_offset(bad.shape) + 9)] = -0.1;
+  try {
+    save_value_network(path("bad.bin"), bad);
+    ADD_FAILURE() << "a negative radius was saved";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("wall[1].radius"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ValueFileTest, SaveRefusesInvalidNetworks) {
   ValueNetwork net = random_network(MlpShape{4, 3, 1}, 23);
   net.params.pop_back();
@@ -387,7 +463,7 @@ TEST_F(ValueFileTest, EveryBrokenFileNamesItsProblem) {
   std::vector<Case> cases;
 
   std::vector<uint8_t> b = good;
-  b[7] = '2';
+  b[7] = '9';  // "DMPCVAL9": neither format
   cases.push_back({"magic", b, "wrong magic"});
   cases.push_back({"other", {'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0}, "wrong magic"});
   for (size_t cut : {size_t{0}, size_t{5}, size_t{12}, size_t{35}, size_t{28 + 8 * 100}, good.size() - 1}) {

@@ -179,4 +179,27 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("a negative HJB weight", train_args(os.path.join(tmp, "hjb-bad"), "--set", "critic.hjb_weight=-1"),
                  "critic.hjb_weight")
 
+    # The wall feature in the critic's input: a walled run with it trains, stops and resumes to
+    # the same numbers (the segments are part of the checkpoint), and its critic differs from the
+    # same run's without it; more walls than the critic takes are refused with the key named.
+    walled = ["--set", "task.walls=[{from=[-0.6,0.0],to=[0.6,0.0],thickness=0.1}]", "--set", "train.iterations=3",
+              "--set", "train.checkpoint_every=1", "--set", "train.minibatches=50"]
+    wf_full, wf_part, wf_off = (os.path.join(tmp, n) for n in ("wf-full", "wf-part", "wf-off"))
+    r = run(*train_args(wf_full, *walled, "--set", "critic.wall_features=true"))
+    check("train with the wall feature runs to the end", r.returncode == 0, r.stdout[-2000:] + r.stderr)
+    wf_records = metrics(wf_full) if r.returncode == 0 else []
+    run(*train_args(wf_part, *walled, "--set", "critic.wall_features=true", "--stop-after", "1"))
+    r = run("train", "--out", wf_part, "--resume")
+    check("with the wall feature, resumed = uninterrupted",
+          r.returncode == 0 and len(wf_records) == 4 and learning_fields(metrics(wf_part)) == learning_fields(wf_records),
+          r.stderr)
+    r = run(*train_args(wf_off, *walled))
+    off_records = metrics(wf_off) if r.returncode == 0 else []
+    check("the wall feature changes the critic's loss",
+          len(off_records) == 4 and len(wf_records) == 4 and off_records[1]["critic_loss"] != wf_records[1]["critic_loss"],
+          str(off_records[1:2]) + " vs " + str(wf_records[1:2]))
+    five_walls = "[" + ",".join(f"{{from=[0.0,{y}],to=[1.0,{y}],thickness=0.1}}" for y in (-1.0, -0.5, 0.0, 0.5, 1.0)) + "]"
+    expect_error("more walls than the critic's features", train_args(os.path.join(tmp, "wf-bad"), "--set",
+                 "critic.wall_features=true", "--set", "task.walls=" + five_walls), "critic.wall_features")
+
 checks.finish("training")

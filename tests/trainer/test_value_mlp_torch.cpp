@@ -181,6 +181,60 @@ TEST(CriticExport, ActorValueEqualsModuleOutput) {
   EXPECT_EQ(to_flat(copy), flat);
 }
 
+// The critic module's wall features (torch ops, clamp on the segment parameter) against the
+// actor's analytic chain rule (core/value_mlp.hpp): value, gradient and (τ, x) Hessian, in double.
+TEST(CriticExport, WallFeaturesAgreeWithAutogradOfTheModule) {
+  torch::manual_seed(5);
+  const MlpShape shape{13, 12, 3, 2};
+  ValueNet net(shape);
+  net->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 0.3);
+    net->named_buffers()["offset"].copy_(torch::randn({15}, torch::kFloat64) * 0.3);
+    net->named_buffers()["scale"].copy_(torch::rand({15}, torch::kFloat64) + 0.5);
+    net->named_buffers()["walls"].copy_(
+        torch::tensor({-0.6, 0.0, 0.6, 0.0, 0.25, 0.3, -1.0, 0.3, -0.5, 0.2}, torch::kFloat64).view({2, 5}));
+  }
+  const std::vector<double> flat = to_flat(net);
+  ASSERT_EQ(flat.size(), static_cast<size_t>(mlp_parameter_count(shape)));
+  EXPECT_EQ(flat[static_cast<size_t>(mlp_walls_offset(shape) + 5)], 0.3);  // wall[1].x0
+  std::mt19937_64 rng(6);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  double worst_value = 0, worst_grad = 0, worst_hess = 0;
+  for (int q = 0; q < 20; ++q) {
+    std::vector<double> z(13);
+    z[0] = 1.5 + 1.5 * unit(rng);
+    for (int i = 1; i < 13; ++i) z[i] = (i <= 2 ? 1.5 : 0.5) * unit(rng);
+    ValueDerivatives<double, 11> d;
+    value_mlp_derivatives<double, 11>(shape, flat.data(), z.data(), d);
+    const torch::Tensor zt =
+        torch::from_blob(z.data(), {1, 13}, torch::kFloat64).clone().set_requires_grad(true);
+    const torch::Tensor v = net->forward(zt).sum();
+    const torch::Tensor g = torch::autograd::grad({v}, {zt}, {}, true, true)[0][0];
+    worst_value = std::max(worst_value, std::fabs(d.value - v.item<double>()) / (1 + std::fabs(d.value)));
+    for (int i = 0; i < 13; ++i)
+      worst_grad = std::max(worst_grad, std::fabs(d.grad[i] - g[i].item<double>()) / (1 + std::fabs(d.grad[i])));
+    for (int i = 0; i < 11; ++i) {
+      const torch::Tensor row = torch::autograd::grad({g[i]}, {zt}, {}, true, false, true)[0];
+      for (int j = 0; j < 11; ++j) {
+        const double h = row.defined() ? row[0][j].item<double>() : 0.0;
+        worst_hess = std::max(worst_hess, std::fabs(d.hess[i][j] - h) / (1 + std::fabs(h)));
+      }
+    }
+  }
+  EXPECT_LT(worst_value, 1e-12);
+  EXPECT_LT(worst_grad, 1e-10);
+  EXPECT_LT(worst_hess, 1e-9);
+  std::printf("  wall features: worst value %.1e, gradient %.1e, Hessian %.1e\n", worst_value, worst_grad,
+              worst_hess);
+  // load_flat is the inverse of to_flat, the segments included.
+  ValueNet copy(shape);
+  copy->to(torch::kFloat64);
+  load_flat(copy, flat);
+  EXPECT_EQ(to_flat(copy), flat);
+}
+
 TEST(CriticExport, PolyakMovesTheTargetByRho) {
   torch::manual_seed(4);
   const MlpShape shape{7, 8, 2};
