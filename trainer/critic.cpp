@@ -45,13 +45,13 @@ torch::Tensor ValueNetImpl::forward(const torch::Tensor& z) {
 
 torch::Tensor eq14_running_cost(const torch::Tensor& z, const torch::Tensor& v, const torch::Tensor& drift,
                                 const torch::Tensor& input_map, const torch::Tensor& r_inverse,
-                                double log_discount) {
+                                double log_discount, double quadratic) {
   const int64_t nx = drift.size(1);
   const torch::Tensor dz = torch::autograd::grad({v.sum()}, {z}, {}, /*retain_graph=*/true,
                                                  /*create_graph=*/true)[0];
   const torch::Tensor v_tau = dz.select(1, 0), v_x = dz.narrow(1, 1, nx);
   const torch::Tensor gtv = torch::bmm(input_map.transpose(1, 2), v_x.unsqueeze(2)).squeeze(2);  // [n, nu]
-  return v_tau - (drift * v_x).sum(1) + 0.5 * (gtv.pow(2) * r_inverse).sum(1) - log_discount * v;
+  return v_tau - (drift * v_x).sum(1) + quadratic * (gtv.pow(2) * r_inverse).sum(1) - log_discount * v;
 }
 
 namespace {

@@ -51,8 +51,13 @@ void polyak_update(ValueNet& target, ValueNet& online, double rho);
 // z must require grad and v = net(z); the result is differentiable in the module's parameters
 // (double backward), for the critic's HJB-residual term. drift [n, nx], input_map [n, nx, nu],
 // r_inverse [nu] on z's device and dtype.
+//
+// `quadratic` replaces the ½ of the third term. ½ is Eq. 14, and l̂ = q is the HJB equation of V*
+// when V̂ values the control cost too (critic.control_cost). When V̂ values the task's cost only,
+// the equation it satisfies for the actor's greedy input u = −R⁻¹gᵀ∂ₓV̂ is the policy's own:
+// ∂_τV̂ = q + ∂ₓV̂ᵀ(f + g u), i.e. l̂ = q with quadratic = 1 (the input's drift, without its cost).
 torch::Tensor eq14_running_cost(const torch::Tensor& z, const torch::Tensor& v, const torch::Tensor& drift,
                                 const torch::Tensor& input_map, const torch::Tensor& r_inverse,
-                                double log_discount);
+                                double log_discount, double quadratic = 0.5);
 
 }  // namespace dmpc

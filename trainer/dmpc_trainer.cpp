@@ -1073,8 +1073,10 @@ class Trainer {
     const auto on = [&](const torch::Tensor& t) { return t.to(zg.device(), zg.scalar_type()); };
     std::vector<double> r_inverse(NU);
     for (int c = 0; c < NU; ++c) r_inverse[static_cast<size_t>(c)] = 1.0 / cfg_.env.input_weight[static_cast<size_t>(c)];
+    // critic.hjb_form: V*'s HJB (Eq. 14, ½) or the greedy input's own equation (1).
     return eq14_running_cost(zg, v, on(f), on(g), on(torch::tensor(r_inverse, torch::kFloat64)),
-                             std::log(cfg_.actor.discount)) - on(q);
+                             std::log(cfg_.actor.discount), cfg_.critic.hjb_form == "greedy_policy" ? 1.0 : 0.5) -
+           on(q);
   }
 
   // The HJB term's collocation draws of minibatch k (CriticSettings::hjb_collocation): Philox

@@ -33,6 +33,10 @@ struct CriticSettings {
   // affine model ẋ = f + g u, which V* satisfies with l̂ = q), so V̂'s gradient — what the DMPC actor
   // follows — is shaped where the data lie, not only its values.
   double hjb_weight = 0.0;
+  // Which equation: "eq14" (the ½ above: V*'s HJB, exact when V̂ values the control cost too) or
+  // "greedy_policy" (1 instead of ½: ∂_τV̂ = q + ∂ₓV̂ᵀ(f + g u) for the greedy input
+  // u = −R⁻¹gᵀ∂ₓV̂, the equation a V̂ of the task's cost only satisfies; critic.control_cost = false).
+  std::string hjb_form = "eq14";
   // Collocation points for that term, per minibatch, as a multiple of the minibatch size: inputs
   // drawn uniformly from the normalisation box offset ± scale (all τ, positions, tilts, rates and
   // goals the critic is scaled for), those in a wall's collision zone or outside the arena left

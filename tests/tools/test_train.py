@@ -176,6 +176,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check("the HJB boundary conditions change the critic's loss",
           len(bc_records) == 2 and len(hjb_records) > 1 and bc_records[1]["critic_loss"] != hjb_records[1]["critic_loss"],
           r.stderr + str(bc_records[1:2]))
+    r = run(*train_args(os.path.join(tmp, "hjb-greedy"), *hjb, "--set", "critic.hjb_form=greedy_policy",
+                        "--set", "train.iterations=1"))
+    greedy_records = metrics(os.path.join(tmp, "hjb-greedy")) if r.returncode == 0 else []
+    check("the greedy-policy HJB form changes the critic's loss",
+          len(greedy_records) == 2 and len(hjb_records) > 1
+          and greedy_records[1]["critic_loss"] != hjb_records[1]["critic_loss"], r.stderr + str(greedy_records[1:2]))
+    expect_error("an unknown HJB form", train_args(os.path.join(tmp, "hjb-form"), "--set", "critic.hjb_form=other"),
+                 "critic.hjb_form")
     expect_error("a negative HJB weight", train_args(os.path.join(tmp, "hjb-bad"), "--set", "critic.hjb_weight=-1"),
                  "critic.hjb_weight")
 

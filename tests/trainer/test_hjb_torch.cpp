@@ -71,6 +71,23 @@ TEST(HjbResidual, Eq14OfTheModuleEqualsTheActorsRunningCost) {
       EXPECT_NEAR(t, a, 1e-9 * (1 + std::fabs(a))) << "point " << i << ", discount " << discount;
     }
     std::printf("  discount %.2f: worst relative difference %.2g\n", discount, worst);
+    // The task-only form (quadratic = 1) adds ½ Σ_j (gᵀ∂ₓV̂)_j² / R_j, with ∂ₓV̂ from the flat
+    // network's analytic gradient (core/value_mlp.hpp), not from autograd.
+    const torch::Tensor l1 = eq14_running_cost(z, v, f, g, r_inverse, std::log(discount), 1.0);
+    for (int i = 0; i < n; ++i) {
+      std::vector<double> zi(NX + 3);
+      for (int j = 0; j < NX + 3; ++j) zi[static_cast<size_t>(j)] = z[i][j].item<double>();
+      ValueDerivatives<double, 1> d;
+      value_mlp_derivatives<double, 1>(shape, flat.data(), zi.data(), d);
+      double extra = 0;
+      for (int c = 0; c < NU; ++c) {
+        double gv = 0;
+        for (int j = 0; j < NX; ++j) gv += g[i][j][c].item<double>() * d.grad[1 + j];
+        extra += 0.5 * gv * gv / input_weight[static_cast<size_t>(c)];
+      }
+      const double expected = l[i].item<double>() + extra;
+      EXPECT_NEAR(l1[i].item<double>(), expected, 1e-9 * (1 + std::fabs(expected))) << "point " << i;
+    }
     // Differentiable in the parameters (double backward): the residual's gradient exists and is finite.
     net->zero_grad();
     l.pow(2).mean().backward();
