@@ -94,6 +94,13 @@ if want ctest; then
     log "test_backends.py (run directly): exit $backends_rc"
     [ $backends_rc -ne 0 ] && ctest_rc=$backends_rc
   fi
+  if ! grep -q nccl_one_gpu "$out/ctest-gpu.log"; then  # the same for the NCCL test (exit 77: skipped)
+    python3 tests/tools/test_nccl.py "$build/dmpc" . "$(command -v mpirun || true)" >>"$out/ctest-gpu.log" 2>&1
+    nccl_rc=$?
+    log "test_nccl.py (run directly): exit $nccl_rc"
+    [ $nccl_rc -ne 0 ] && [ $nccl_rc -ne 77 ] && ctest_rc=$nccl_rc
+  fi
+  "$build/dmpc" info | grep -E "MPI|NCCL" | tee -a "$out/summary.txt"
   grep -E "largest relative" "$out/ctest-gpu.log" | tee -a "$out/summary.txt"
   [ $ctest_rc -ne 0 ] && rc=$ctest_rc
 fi
