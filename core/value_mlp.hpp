@@ -196,10 +196,11 @@ DMPC_HD T wall_clearance(const T* w, T px, T py, T* grad, T (*hess)[2]) {
   return s - w[4];
 }
 
-// The normalised network input z̃' (raw inputs, then the features) and 1/scale.
+// The normalised network input z̃' (raw inputs, then the features) and 1/scale; with fgrad and
+// fhess given, also each feature's gradient and Hessian in p (one evaluation of each feature).
 template <typename T>
 DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T* normalised,
-                           T* inv_scale) {
+                           T* inv_scale, T (*fgrad)[2] = nullptr, T (*fhess)[2][2] = nullptr) {
   const int n = mlp_network_inputs(s);
   const T* offset = params;
   const T* scale = params + n;
@@ -208,8 +209,9 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
   const T* walls = params + mlp_walls_offset(s);
   for (int j = 0; j < s.features; ++j) {
     const int i = s.inputs + j;
-    normalised[i] = (wall_clearance<T>(walls + 5 * j, input[1], input[2], nullptr, nullptr) - offset[i]) *
-                    inv_scale[i];
+    const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? fgrad[j] : nullptr,
+                                    fhess ? fhess[j] : nullptr);
+    normalised[i] = (phi - offset[i]) * inv_scale[i];
   }
 }
 
@@ -249,7 +251,8 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   T inv_scale[kMaxMlpInputs];
   T normalised[kMaxMlpInputs];
   T t[kMaxMlpDepth][kMaxMlpWidth];
-  detail::mlp_normalise(s, params, input, normalised, inv_scale);
+  T fgrad[kMaxMlpFeatures][2], fhess[kMaxMlpFeatures][2][2];  // the features' ∇φ_j, ∇²φ_j in p
+  detail::mlp_normalise(s, params, input, normalised, inv_scale, fgrad, fhess);
   for (int l = 0; l < d; ++l) {
     detail::mlp_tanh_layer(params + mlp_weight_offset(s, l + 1), params + mlp_bias_offset(s, l + 1),
                            l == 0 ? normalised : t[l - 1], w, l == 0 ? n : w, t[l]);
@@ -286,11 +289,9 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   }
   for (int i = 0; i < raw; ++i) out.grad[i] = g[i] * inv_scale[i];
   for (int i = raw; i < kMaxMlpInputs; ++i) out.grad[i] = T(0);
-  // The features' chain rule: fg_j = ∂V̂/∂φ_j, their gradients and curvatures in p = (z_1, z_2).
-  T fg[kMaxMlpFeatures], fgrad[kMaxMlpFeatures][2], fhess[kMaxMlpFeatures][2][2];
+  // The features' chain rule: fg_j = ∂V̂/∂φ_j times their gradients and curvatures in p = (z_1, z_2).
+  T fg[kMaxMlpFeatures];
   for (int j = 0; j < s.features; ++j) {
-    const T* wall = params + mlp_walls_offset(s) + 5 * j;
-    detail::wall_clearance<T>(wall, input[1], input[2], fgrad[j], fhess[j]);
     fg[j] = g[raw + j] * inv_scale[raw + j];
     out.grad[1] += fg[j] * fgrad[j][0];
     out.grad[2] += fg[j] * fgrad[j][1];

@@ -164,7 +164,7 @@ void critic_init_inputs(const RunConfig& c, std::vector<double>& offset, std::ve
     const WallSegment<double>& w = c.env.task.walls[j];
     offset.push_back(0.5);
     scale.push_back(0.5);
-    walls.insert(walls.end(), {w.x0, w.y0, w.x1, w.y1, 0.5 * w.thickness + c.env.task.robot_clearance});
+    walls.insert(walls.end(), {w.x0, w.y0, w.x1, w.y1, collision_radius(c.env.task, w)});
   }
 }
 

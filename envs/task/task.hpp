@@ -136,13 +136,20 @@ DMPC_HD T distance_to_segment(const WallSegment<T>& w, T px, T py) {
   return sqrt(ex * ex + ey * ey);
 }
 
+// How far from a wall's centre line its collision zone reaches: half its thickness plus the
+// body's overhang.
+template <typename T>
+DMPC_HD T collision_radius(const TaskParams<T>& task, const WallSegment<T>& w) {
+  return T(0.5) * w.thickness + task.robot_clearance;
+}
+
 // Touching counts as a collision: the robot collides when its ball centre comes within
 // (inclusive) robot_clearance of a wall's surface. A positive margin widens every wall's zone.
 template <typename T>
 DMPC_HD bool hits_wall(const TaskParams<T>& task, T px, T py, T margin = T(0)) {
   for (int i = 0; i < task.wall_count; ++i) {
     const WallSegment<T>& w = task.walls[i];
-    if (distance_to_segment(w, px, py) <= T(0.5) * w.thickness + task.robot_clearance + margin)
+    if (distance_to_segment(w, px, py) <= collision_radius(task, w) + margin)
       return true;
   }
   return false;

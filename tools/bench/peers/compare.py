@@ -173,13 +173,12 @@ def main():
     batch_rows = []
     skip_rest = False
     for B in batches:
-        ours = bench(args.bench, "batch", common + ["--count", str(B), "--iters", str(args.iters),
-                                                    "--repeats", str(max(3, min(args.repeats, 2000 // B)))], weights)
+        batch_args = common + ["--count", str(B), "--iters", str(args.iters),
+                               "--repeats", str(max(3, min(args.repeats, 2000 // B)))]
+        ours = bench(args.bench, "batch", batch_args, weights)
         row = {"batch": B, "ours_seconds": ours["seconds"], "ours_mean_iterations": ours["mean_iterations"]}
         if args.native_bench:
-            native = bench(args.native_bench, "batch", common + ["--count", str(B), "--iters", str(args.iters),
-                                                                 "--repeats", str(max(3, min(args.repeats, 2000 // B)))],
-                           weights)
+            native = bench(args.native_bench, "batch", batch_args, weights)
             d = float(np.max(np.abs(np.array(native["u0_first"]) - np.array(ours["u0_first"]))))
             if d > args.u_tol:
                 fail(f"batch {B}: the native build's u0 differs from the portable one's by {d:.3e}")
