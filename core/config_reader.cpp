@@ -285,7 +285,7 @@ std::string ConfigReader::choice(const std::string& key, const std::string& fall
 
 std::vector<double> ConfigReader::numbers(const std::string& key,
                                           const std::vector<double>& fallback, size_t size,
-                                          double lo, double hi) {
+                                          double lo, double hi, bool allow_empty) {
   const toml::node* node = impl_->take(key);
   if (!node) {
     impl_->record(key, to_array(fallback));
@@ -296,7 +296,7 @@ std::vector<double> ConfigReader::numbers(const std::string& key,
   if (size != 0 && arr->size() != size)
     impl_->fail(key, "expected " + std::to_string(size) + " numbers, got " +
                          std::to_string(arr->size()));
-  if (arr->empty()) impl_->fail(key, "expected at least one number");
+  if (arr->empty() && !allow_empty) impl_->fail(key, "expected at least one number");
   std::vector<double> out;
   for (size_t i = 0; i < arr->size(); ++i) {
     const std::string item = key + "[" + std::to_string(i) + "]";

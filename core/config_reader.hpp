@@ -42,9 +42,9 @@ class ConfigReader {
   bool boolean(const std::string& key, bool fallback);
   std::string choice(const std::string& key, const std::string& fallback,
                      const std::vector<std::string>& options);
-  // An array of numbers in [lo, hi]; `size` 0 accepts any length ≥ 1.
+  // An array of numbers in [lo, hi]; `size` 0 accepts any length ≥ 1 (≥ 0 with allow_empty).
   std::vector<double> numbers(const std::string& key, const std::vector<double>& fallback,
-                              size_t size, double lo, double hi);
+                              size_t size, double lo, double hi, bool allow_empty = false);
   // An array of arrays of `row_size` numbers each (e.g. a list of (x, y) points).
   std::vector<std::vector<double>> number_rows(const std::string& key,
                                                const std::vector<std::vector<double>>& fallback,

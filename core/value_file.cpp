@@ -15,8 +15,10 @@ namespace {
 
 constexpr char kMagic[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '1'};         // no features
 constexpr char kMagicFeatures[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '2'};  // with features
+constexpr char kMagicPath[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '3'};      // with path features
 constexpr size_t kHeaderBytes = 8 + 3 * 4 + 8;  // magic, inputs, width, depth, count
 constexpr size_t kHeaderBytesFeatures = kHeaderBytes + 4;  // ... and features after depth
+constexpr size_t kHeaderBytesPath = kHeaderBytes + 8;      // ... and path features after them
 constexpr size_t kChecksumBytes = 8;
 
 uint64_t fnv1a64(const uint8_t* data, size_t size) {
@@ -61,6 +63,7 @@ std::string shape_text(const MlpShape& s) {
   std::ostringstream os;
   os << "inputs " << s.inputs << ", width " << s.width << ", depth " << s.depth;
   if (s.features) os << ", features " << s.features;
+  if (s.path_features) os << ", path features " << s.path_features;
   return os.str();
 }
 
@@ -68,7 +71,8 @@ std::string invalid_shape_text(const MlpShape& s) {
   std::ostringstream os;
   os << "invalid shape (" << shape_text(s) << "): allowed are inputs 1.." << kMaxMlpInputs
      << " (with the features), width 1.." << kMaxMlpWidth << ", depth 1.." << kMaxMlpDepth
-     << ", features 0.." << kMaxMlpFeatures;
+     << ", features 0.." << kMaxMlpFeatures << ", path features 0.." << kMaxPathFeatures
+     << " (with at least one wall feature and inputs >= 7)";
   return os.str();
 }
 
@@ -76,7 +80,12 @@ std::string invalid_shape_text(const MlpShape& s) {
 std::string parameter_name(const MlpShape& s, int index) {
   std::ostringstream os;
   const int n = mlp_network_inputs(s), w = s.width;
-  if (index >= mlp_walls_offset(s)) {
+  if (index >= mlp_path_offset(s)) {
+    const int r = index - mlp_path_offset(s);
+    if (r == 0) os << "path.velocity_index";
+    else if (r == 1) os << "path.margin";
+    else os << "path.lookahead[" << r - 2 << "]";
+  } else if (index >= mlp_walls_offset(s)) {
     static const char* const kField[5] = {"x0", "y0", "x1", "y1", "radius"};
     const int r = index - mlp_walls_offset(s);
     os << "wall[" << r / 5 << "]." << kField[r % 5];
@@ -136,6 +145,21 @@ std::string parameter_problem(const MlpShape& s, const std::vector<double>& para
       return os.str();
     }
   }
+  if (s.path_features > 0) {
+    const double vi = params[static_cast<size_t>(mlp_path_offset(s))];
+    const double margin = params[static_cast<size_t>(mlp_path_offset(s) + 1)];
+    // The velocity's two state entries must lie in the state, after the position.
+    if (!(vi == std::floor(vi) && vi >= 2 && 2 + vi <= s.inputs - 3)) {
+      std::ostringstream os;
+      os << "path.velocity_index = " << vi << " is not a state index in 2.." << s.inputs - 5;
+      return os.str();
+    }
+    if (!(margin >= 0)) {
+      std::ostringstream os;
+      os << "path.margin = " << margin << " is negative";
+      return os.str();
+    }
+  }
   return "";
 }
 
@@ -154,9 +178,10 @@ ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_s
                                   const std::vector<double>& walls) {
   if (!mlp_shape_valid(shape)) throw std::invalid_argument(invalid_shape_text(shape));
   if (!std::isfinite(output_scale)) throw std::invalid_argument("output_scale is not finite");
-  if (walls.size() != static_cast<size_t>(5 * shape.features))
+  const size_t tail = static_cast<size_t>(mlp_parameter_count(shape) - mlp_walls_offset(shape));
+  if (walls.size() != tail)
     throw std::invalid_argument("walls has " + std::to_string(walls.size()) + " numbers, need " +
-                                std::to_string(5 * shape.features) + " (5 per feature)");
+                                std::to_string(tail) + " (5 per wall feature, then 2 + P for P path features)");
   const size_t n = static_cast<size_t>(mlp_network_inputs(shape));
   if (!offset.empty() && offset.size() != n)
     throw std::invalid_argument("offset has " + std::to_string(offset.size()) + " numbers, need " +
@@ -206,14 +231,17 @@ void save_value_network(const std::string& path, const ValueNetwork& net) {
   const std::string problem = parameter_problem(net.shape, net.params);
   if (!problem.empty()) throw std::invalid_argument(path + ": cannot save: " + problem);
 
-  // Without features the first format, byte for byte; with them the second (features after depth).
-  const char* magic = net.shape.features ? kMagicFeatures : kMagic;
+  // Without features the first format, byte for byte; with wall features only the second
+  // (features after depth); with path features the third (and path features after features).
+  const bool with_path = net.shape.path_features > 0;
+  const char* magic = with_path ? kMagicPath : (net.shape.features ? kMagicFeatures : kMagic);
   std::vector<uint8_t> bytes(magic, magic + 8);
-  bytes.reserve(kHeaderBytesFeatures + 8 * net.params.size() + kChecksumBytes);
+  bytes.reserve(kHeaderBytesPath + 8 * net.params.size() + kChecksumBytes);
   put_i32(bytes, net.shape.inputs);
   put_i32(bytes, net.shape.width);
   put_i32(bytes, net.shape.depth);
-  if (net.shape.features) put_i32(bytes, net.shape.features);
+  if (net.shape.features || with_path) put_i32(bytes, net.shape.features);
+  if (with_path) put_i32(bytes, net.shape.path_features);
   put_u64(bytes, net.params.size());
   for (double v : net.params) put_u64(bytes, double_bits(v));
   put_u64(bytes, fnv1a64(bytes.data(), bytes.size()));
@@ -247,14 +275,16 @@ ValueNetwork load_value_network(const std::string& path) {
 
   if (bytes.size() < 8 && std::memcmp(bytes.data(), kMagic, bytes.size()) == 0)
     throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the magic");
-  const bool with_features = bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicFeatures, 8) == 0;
+  const bool with_path = bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicPath, 8) == 0;
+  const bool with_features =
+      with_path || (bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicFeatures, 8) == 0);
   if (bytes.size() < 8 || (!with_features && std::memcmp(bytes.data(), kMagic, 8) != 0))
-    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\" or \"DMPCVAL2\")");
-  const size_t header = with_features ? kHeaderBytesFeatures : kHeaderBytes;
+    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\", \"DMPCVAL2\" or \"DMPCVAL3\")");
+  const size_t header = with_path ? kHeaderBytesPath : (with_features ? kHeaderBytesFeatures : kHeaderBytes);
   if (bytes.size() < header + kChecksumBytes)
     throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header");
   const MlpShape shape{get_i32(&bytes[8]), get_i32(&bytes[12]), get_i32(&bytes[16]),
-                       with_features ? get_i32(&bytes[20]) : 0};
+                       with_features ? get_i32(&bytes[20]) : 0, with_path ? get_i32(&bytes[24]) : 0};
   const uint64_t count = get_u64(&bytes[header - 8]);
 
   // The size follows from the count alone; check it (and the checksum) before trusting the header,

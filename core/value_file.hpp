@@ -13,7 +13,9 @@
 //
 // A network with wall features (MlpShape::features > 0) is written with the magic "DMPCVAL2" and
 // an int32 features at offset 20, which moves the count to 24 and the parameters to 32; a network
-// without them is written in the first format, byte for byte as before.
+// without them is written in the first format, byte for byte as before. A network with path
+// features (MlpShape::path_features > 0) is written with "DMPCVAL3", features at offset 20 and
+// path_features at 24, the count at 28 and the parameters at 36.
 //
 // Saving writes a temporary file next to the target and renames it over the target, so a reader
 // never sees a half-written network. Loading validates everything and throws std::runtime_error
@@ -37,7 +39,8 @@ struct ValueNetwork {
 // output weights the same times output_scale, every bias and b_out zero. The normalisation is
 // offset 0 / scale 1 unless `offset` / `scale` are given (mlp_network_inputs numbers each: the
 // raw inputs, then the features; scales > 0). `walls` holds the features' segments, 5 numbers
-// (x0, y0, x1, y1, radius) per feature.
+// (x0, y0, x1, y1, radius) per feature, then, with path features, their 2 + P parameters
+// (velocity index, margin, look-ahead times; core/value_mlp.hpp).
 // The weights are Philox draws keyed by `seed` on the kInit stream: the same seed gives the same
 // network on every machine. Throws std::invalid_argument on an invalid shape or normalisation.
 ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_scale,

@@ -9,9 +9,9 @@
 //
 // — the (smoothed) distance to the wall's collision zone, so that a tanh layer can place a
 // steep change at the zone's edge (the cliff of the collision penalty in V*) instead of building
-// it from the raw coordinates. The network input is z' = [z, φ] (N = inputs + features numbers).
-// It normalises that with fixed constants, runs `depth` tanh layers of `width` units and ends in
-// a linear output:
+// it from the raw coordinates. The network input is z' = [z, φ, ψ] (N = inputs + F + P numbers;
+// ψ the path-length features below). It normalises that with fixed constants, runs `depth` tanh
+// layers of `width` units and ends in a linear output:
 //
 //     a_0 = z̃',  z̃'_i = (z'_i − offset_i) / scale_i
 //     z_l = W_l a_{l−1} + b_l,  a_l = σ(z_l) = tanh(z_l)           l = 1 … depth
@@ -29,7 +29,9 @@
 //     w_out   w      at 2n + w·n + w + (d − 1)(w² + w)
 //     b_out   1      at 2n + w·n + w + (d − 1)(w² + w) + w
 //     walls   5F     at 2n + w·n + w + (d − 1)(w² + w) + w + 1  (x0, y0, x1, y1, r) per feature
-//     count          2n + w·n + w + (d − 1)(w² + w) + w + 1 + 5F (paper net n 13, w 12, d 3: 519)
+//     path    2 + P  after the walls, when P > 0 (velocity index, margin, κ_1 … κ_P)
+//     count          2n + w·n + w + (d − 1)(w² + w) + w + 1 + 5F [+ 2 + P]
+//                    (paper net n 13, w 12, d 3: 519)
 //
 // Derivatives. With σ' = 1 − tanh² and σ'' = −2 tanh (1 − tanh²), backpropagation gives the
 // adjoints g_l = ∂V̂/∂a_l:
@@ -58,6 +60,28 @@
 // unit to the output, which is exactly the backpropagated g_{l,k}. Nothing is dropped or
 // approximated; the result is as exact as the arithmetic.
 //
+// Path-length features (MlpShape::path_features = P > 0, after the wall features; beyond the
+// paper). Where the wall-clearance features say how far the wall is, these say which way round it
+// is short: each is the length of the shortest way from a point q to the goal g around the walls
+// of the F wall blocks,
+//
+//     ψ(q, g) = s(q, g)                                  when the segment q–g crosses no wall
+//             = min over waypoints e of s(q, e) + ‖e − g‖  otherwise,   s(a, b) = √(‖a − b‖² + ε²)
+//
+// where a wall blocks q–g when q–g crosses the wall's segment extended at both ends by its
+// collision radius plus a margin m, and the waypoints are those extended ends. This is the exact
+// shortest way for one wall (the task's layout; ψ is continuous, and smooth except where the ways
+// round either end are equally long) and a one-turn approximation for several. Feature p evaluates
+// ψ at the look-ahead point q = p + κ_p v (p the ball's position, v its velocity, κ_p a time), so a
+// network with κ > 0 among its inputs gets V̂'s velocity dependence along the short way directly:
+// ∂ψ/∂v = κ ∇_qψ. With a = the active anchor (g or e) and d = q − a: ∇_qψ = d / s,
+// ∇²_qψ = I / s − d dᵀ / s³, ∇_gψ = (g − q)/s directly or (g − e)/‖g − e‖ round an end (with its
+// curvature (I − u uᵀ)/‖g − e‖); in the state coordinates (p, v) the Hessian is [[1, κ], [κ, κ²]] ⊗ ∇²_qψ. Their parameters follow the walls:
+// the state index of the ball's velocity x, the margin m, then κ_1 … κ_P (count 2 + P).
+//
+// Each feature's chain rule runs over six coordinates of z: p (2), v (2) and g (2). The Hessian
+// takes the slots among the first ND inputs (the actor's (τ, x) block never holds the goal).
+//
 // Cost for the paper net (n 13, w 12, d 3, ND 11): 36 tanh, ~0.9k multiply-adds for the value and
 // gradient, ~3.2k for the tangents and ~2.4k for the Hessian's upper triangle; about 1 µs per call
 // in double and 0.8 µs in float on one core of the 2-core development VM (-O3, no -march), 0.25 µs
@@ -76,7 +100,10 @@ constexpr int kMaxMlpInputs = 16;
 constexpr int kMaxMlpWidth = 64;
 constexpr int kMaxMlpDepth = 4;
 constexpr int kMaxMlpFeatures = 4;        // wall-clearance features (one per wall segment)
-constexpr double kWallFeatureSmoothing = 0.01;  // ε of φ_j [m]
+constexpr int kMaxPathFeatures = 2;       // path-length features (look-ahead times)
+constexpr int kMaxNetFeatures = kMaxMlpFeatures + kMaxPathFeatures;
+constexpr int kFeatureSlots = 6;          // the coordinates a feature depends on: p, v, g
+constexpr double kWallFeatureSmoothing = 0.01;  // ε of φ_j and ψ_p [m]
 static_assert(kMaxMlpWidth >= kMaxMlpInputs, "an activation buffer also holds the input");
 
 struct MlpShape {
@@ -84,14 +111,17 @@ struct MlpShape {
   int32_t width;         // units per hidden layer
   int32_t depth;         // number of hidden (tanh) layers
   int32_t features = 0;  // wall-clearance features appended to the input (0: none)
+  int32_t path_features = 0;  // path-length features round those walls, after them (0: none)
 };
 
 // N: the first layer's fan-in, raw inputs and features.
-DMPC_HD int mlp_network_inputs(const MlpShape& s) { return s.inputs + s.features; }
+DMPC_HD int mlp_network_inputs(const MlpShape& s) { return s.inputs + s.features + s.path_features; }
 
 DMPC_HD bool mlp_shape_valid(const MlpShape& s) {
   return s.inputs >= 1 && s.features >= 0 && s.features <= kMaxMlpFeatures &&
-         (s.features == 0 || s.inputs >= 3) && mlp_network_inputs(s) <= kMaxMlpInputs &&
+         (s.features == 0 || s.inputs >= 3) && s.path_features >= 0 &&
+         s.path_features <= kMaxPathFeatures && (s.path_features == 0 || (s.features >= 1 && s.inputs >= 7)) &&
+         mlp_network_inputs(s) <= kMaxMlpInputs &&
          s.width >= 1 && s.width <= kMaxMlpWidth && s.depth >= 1 && s.depth <= kMaxMlpDepth;
 }
 
@@ -112,7 +142,12 @@ DMPC_HD int mlp_output_offset(const MlpShape& s) { return mlp_weight_offset(s, s
 // Offset of the wall segments of the features (5 numbers each).
 DMPC_HD int mlp_walls_offset(const MlpShape& s) { return mlp_output_offset(s) + s.width + 1; }
 
-DMPC_HD int mlp_parameter_count(const MlpShape& s) { return mlp_walls_offset(s) + 5 * s.features; }
+// Offset of the path features' parameters: velocity index, margin, κ_1 … κ_P.
+DMPC_HD int mlp_path_offset(const MlpShape& s) { return mlp_walls_offset(s) + 5 * s.features; }
+
+DMPC_HD int mlp_parameter_count(const MlpShape& s) {
+  return mlp_path_offset(s) + (s.path_features > 0 ? 2 + s.path_features : 0);
+}
 
 template <typename T, int ND>
 struct ValueDerivatives {
@@ -196,22 +231,156 @@ DMPC_HD T wall_clearance(const T* w, T px, T py, T* grad, T (*hess)[2]) {
   return s - w[4];
 }
 
+// 2 × cross(b − a, c − a): the orientation of the triangle a, b, c.
+template <typename T>
+DMPC_HD T orientation(T ax, T ay, T bx, T by, T cx, T cy) {
+  return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
+}
+
+// ψ(q, g) of the header comment over the wall blocks `walls` (5 numbers each) with margin m; with
+// grad given also the gradient over (q, g) (grad[0..3]) and the Hessian over (q, g) (hess, 4 × 4).
+template <typename T>
+DMPC_HD T path_length(const T* walls, int nwalls, T margin, T qx, T qy, T gx, T gy, T* grad, T (*hess)[4]) {
+  const T eps2 = T(kWallFeatureSmoothing) * T(kWallFeatureSmoothing);
+  // The extended ends of every wall: the blocking segments and the waypoints.
+  T ends[kMaxMlpFeatures][4];
+  bool blocked = false;
+  for (int j = 0; j < nwalls; ++j) {
+    const T* w = walls + 5 * j;
+    T ux = w[2] - w[0], uy = w[3] - w[1];
+    const T len = sqrt(ux * ux + uy * uy);
+    ux = len > T(0) ? ux / len : T(1);
+    uy = len > T(0) ? uy / len : T(0);
+    const T reach = w[4] + margin;
+    ends[j][0] = w[0] - reach * ux;
+    ends[j][1] = w[1] - reach * uy;
+    ends[j][2] = w[2] + reach * ux;
+    ends[j][3] = w[3] + reach * uy;
+    const T* e = ends[j];
+    const T o1 = orientation(qx, qy, gx, gy, e[0], e[1]), o2 = orientation(qx, qy, gx, gy, e[2], e[3]);
+    const T o3 = orientation(e[0], e[1], e[2], e[3], qx, qy), o4 = orientation(e[0], e[1], e[2], e[3], gx, gy);
+    if (o1 * o2 < T(0) && o3 * o4 < T(0)) blocked = true;
+  }
+  // The active anchor a (g, or the best waypoint) and the rest of the way from it.
+  T ax = gx, ay = gy, rest = T(0);
+  if (blocked) {
+    T best = T(0);
+    bool first = true;
+    for (int j = 0; j < nwalls; ++j) {
+      for (int k = 0; k < 2; ++k) {
+        const T ex = ends[j][2 * k], ey = ends[j][2 * k + 1];
+        const T tail = sqrt((ex - gx) * (ex - gx) + (ey - gy) * (ey - gy));
+        const T total = sqrt((qx - ex) * (qx - ex) + (qy - ey) * (qy - ey) + eps2) + tail;
+        if (first || total < best) {
+          best = total;
+          first = false;
+          ax = ex;
+          ay = ey;
+          rest = tail;
+        }
+      }
+    }
+  }
+  const T dx = qx - ax, dy = qy - ay;
+  const T sq = sqrt(dx * dx + dy * dy + eps2);
+  if (grad) {
+    grad[0] = dx / sq;
+    grad[1] = dy / sq;
+    if (blocked) {
+      const T tx = ax - gx, ty = ay - gy;
+      grad[2] = rest > T(0) ? -tx / rest : T(0);
+      grad[3] = rest > T(0) ? -ty / rest : T(0);
+    } else {
+      grad[2] = -dx / sq;
+      grad[3] = -dy / sq;
+    }
+    // ∇²_q s = I/s − d dᵀ/s³ =: C. Straight: ψ = s(q − g), so the (q, g) Hessian is [[C, −C], [−C, C]];
+    // round an end: C in the q block and the tail's (I − u uᵀ)/‖e − g‖ (u its direction) in the g block.
+    const T s3 = sq * sq * sq;
+    const T c[2][2] = {{T(1) / sq - dx * dx / s3, -dx * dy / s3}, {-dx * dy / s3, T(1) / sq - dy * dy / s3}};
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b) {
+        hess[a][b] = c[a][b];
+        hess[a][2 + b] = hess[2 + a][b] = blocked ? T(0) : -c[a][b];
+        hess[2 + a][2 + b] = blocked ? T(0) : c[a][b];
+      }
+    if (blocked && rest > T(0)) {
+      const T ux = grad[2], uy = grad[3];
+      hess[2][2] = (T(1) - ux * ux) / rest;
+      hess[2][3] = hess[3][2] = -ux * uy / rest;
+      hess[3][3] = (T(1) - uy * uy) / rest;
+    }
+  }
+  return sq + rest;
+}
+
+// The input indices of the six coordinates a feature depends on (p, v, g; see the header
+// comment); v's slots repeat p's when the network has no path features.
+template <typename T>
+DMPC_HD void mlp_feature_slots(const MlpShape& s, const T* params, int* slot) {
+  const int vi = s.path_features > 0 ? static_cast<int>(params[mlp_path_offset(s)]) : 0;
+  slot[0] = 1;
+  slot[1] = 2;
+  slot[2] = 1 + vi;
+  slot[3] = 2 + vi;
+  slot[4] = s.inputs - 2;
+  slot[5] = s.inputs - 1;
+}
+
 // The normalised network input z̃' (raw inputs, then the features) and 1/scale; with fgrad and
-// fhess given, also each feature's gradient and Hessian in p (one evaluation of each feature).
+// fhess given, also each feature's gradient and Hessian over the six slots of mlp_feature_slots
+// (one evaluation of each feature).
 template <typename T>
 DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T* normalised,
-                           T* inv_scale, T (*fgrad)[2] = nullptr, T (*fhess)[2][2] = nullptr) {
+                           T* inv_scale, T (*fgrad)[kFeatureSlots] = nullptr,
+                           T (*fhess)[kFeatureSlots][kFeatureSlots] = nullptr) {
   const int n = mlp_network_inputs(s);
   const T* offset = params;
   const T* scale = params + n;
   for (int i = 0; i < n; ++i) inv_scale[i] = T(1) / scale[i];
   for (int i = 0; i < s.inputs; ++i) normalised[i] = (input[i] - offset[i]) * inv_scale[i];
+  if (fgrad) {
+    for (int j = 0; j < s.features + s.path_features; ++j)
+      for (int a = 0; a < kFeatureSlots; ++a) {
+        fgrad[j][a] = T(0);
+        for (int b = 0; b < kFeatureSlots; ++b) fhess[j][a][b] = T(0);
+      }
+  }
   const T* walls = params + mlp_walls_offset(s);
   for (int j = 0; j < s.features; ++j) {
     const int i = s.inputs + j;
-    const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? fgrad[j] : nullptr,
-                                    fhess ? fhess[j] : nullptr);
+    T g2[2], h2[2][2];
+    const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? g2 : nullptr, fgrad ? h2 : nullptr);
+    if (fgrad) {
+      for (int a = 0; a < 2; ++a) {
+        fgrad[j][a] = g2[a];
+        for (int b = 0; b < 2; ++b) fhess[j][a][b] = h2[a][b];
+      }
+    }
     normalised[i] = (phi - offset[i]) * inv_scale[i];
+  }
+  if (s.path_features > 0) {
+    const T* path = params + mlp_path_offset(s);
+    int slot[kFeatureSlots];
+    mlp_feature_slots(s, params, slot);
+    const T vx = input[slot[2]], vy = input[slot[3]], gx = input[slot[4]], gy = input[slot[5]];
+    for (int k = 0; k < s.path_features; ++k) {
+      const int j = s.features + k, i = s.inputs + j;
+      const T kappa = path[2 + k];
+      T g4[4], h4[4][4];
+      const T psi = path_length<T>(walls, s.features, path[1], input[1] + kappa * vx, input[2] + kappa * vy, gx, gy,
+                                   fgrad ? g4 : nullptr, fgrad ? h4 : nullptr);
+      if (fgrad) {
+        // Slot a (p, v, g; x and y each) moves (q, g) coordinate m[a] by factor c[a]: q = p + κ v.
+        const int m[kFeatureSlots] = {0, 1, 0, 1, 2, 3};
+        const T c[kFeatureSlots] = {T(1), T(1), kappa, kappa, T(1), T(1)};
+        for (int a = 0; a < kFeatureSlots; ++a) {
+          fgrad[j][a] = c[a] * g4[m[a]];
+          for (int b = 0; b < kFeatureSlots; ++b) fhess[j][a][b] = c[a] * c[b] * h4[m[a]][m[b]];
+        }
+      }
+      normalised[i] = (psi - offset[i]) * inv_scale[i];
+    }
   }
 }
 
@@ -251,8 +420,12 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   T inv_scale[kMaxMlpInputs];
   T normalised[kMaxMlpInputs];
   T t[kMaxMlpDepth][kMaxMlpWidth];
-  T fgrad[kMaxMlpFeatures][2], fhess[kMaxMlpFeatures][2][2];  // the features' ∇φ_j, ∇²φ_j in p
+  // The features' gradients and Hessians over their six coordinate slots (p, v, g).
+  T fgrad[kMaxNetFeatures][kFeatureSlots], fhess[kMaxNetFeatures][kFeatureSlots][kFeatureSlots];
+  int slot[kFeatureSlots];
   detail::mlp_normalise(s, params, input, normalised, inv_scale, fgrad, fhess);
+  detail::mlp_feature_slots(s, params, slot);
+  const int nf = s.features + s.path_features;
   for (int l = 0; l < d; ++l) {
     detail::mlp_tanh_layer(params + mlp_weight_offset(s, l + 1), params + mlp_bias_offset(s, l + 1),
                            l == 0 ? normalised : t[l - 1], w, l == 0 ? n : w, t[l]);
@@ -289,12 +462,11 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   }
   for (int i = 0; i < raw; ++i) out.grad[i] = g[i] * inv_scale[i];
   for (int i = raw; i < kMaxMlpInputs; ++i) out.grad[i] = T(0);
-  // The features' chain rule: fg_j = ∂V̂/∂φ_j times their gradients and curvatures in p = (z_1, z_2).
-  T fg[kMaxMlpFeatures];
-  for (int j = 0; j < s.features; ++j) {
+  // The features' chain rule: fg_j = ∂V̂/∂φ_j times their gradients and curvatures in the slots.
+  T fg[kMaxNetFeatures];
+  for (int j = 0; j < nf; ++j) {
     fg[j] = g[raw + j] * inv_scale[raw + j];
-    out.grad[1] += fg[j] * fgrad[j][0];
-    out.grad[2] += fg[j] * fgrad[j][1];
+    for (int a = 0; a < kFeatureSlots; ++a) out.grad[slot[a]] += fg[j] * fgrad[j][a];
   }
 
   // Tangents Zx_l (ping-pong buffers) and the Hessian's upper triangle.
@@ -306,9 +478,10 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
     const T* W1 = params + mlp_weight_offset(s, 1);
     for (int k = 0; k < w; ++k) {
       for (int j = 0; j < ND; ++j) Z[0][k][j] = j < raw ? W1[k * n + j] * inv_scale[j] : T(0);
-      for (int f = 0; f < s.features; ++f) {
+      for (int f = 0; f < nf; ++f) {
         const T a = W1[k * n + raw + f] * inv_scale[raw + f];
-        for (int q = 0; q < 2 && 1 + q < ND; ++q) Z[0][k][1 + q] += a * fgrad[f][q];
+        for (int q = 0; q < kFeatureSlots; ++q)
+          if (slot[q] < ND) Z[0][k][slot[q]] += a * fgrad[f][q];
       }
     }
   }
@@ -359,9 +532,13 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
       }
     }
   }
-  for (int f = 0; f < s.features; ++f)
-    for (int a = 0; a < 2 && 1 + a < ND; ++a)
-      for (int b = a; b < 2 && 1 + b < ND; ++b) H[1 + a][1 + b] += fg[f] * fhess[f][a][b];
+  // The features' own curvature; slots are ascending (p < v < g), so (slot a, slot b) with a ≤ b lies
+  // in the upper triangle, and a repeated slot (v = p without path features) adds zeros.
+  for (int f = 0; f < nf; ++f)
+    for (int a = 0; a < kFeatureSlots; ++a)
+      for (int b = 0; b < kFeatureSlots; ++b)
+        if (slot[a] < ND && slot[b] < ND && slot[a] <= slot[b] && (a <= b || slot[a] < slot[b]))
+          H[slot[a]][slot[b]] += fg[f] * fhess[f][a][b];
   for (int i = 0; i < ND; ++i) {
     out.hess[i][i] = H[i][i];
     for (int j = i + 1; j < ND; ++j) out.hess[i][j] = out.hess[j][i] = H[i][j];

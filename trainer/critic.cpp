@@ -12,6 +12,7 @@ ValueNetImpl::ValueNetImpl(MlpShape shape) : shape_(shape) {
   offset_ = register_buffer("offset", torch::zeros({n}));
   scale_ = register_buffer("scale", torch::ones({n}));
   if (shape.features > 0) walls_ = register_buffer("walls", torch::zeros({shape.features, 5}));
+  if (shape.path_features > 0) path_ = register_buffer("path", torch::zeros({2 + shape.path_features}));
   int64_t fan_in = n;
   for (int l = 0; l < shape.depth; ++l) {
     hidden_.push_back(register_module("hidden" + std::to_string(l),
@@ -36,11 +37,61 @@ torch::Tensor ValueNetImpl::forward(const torch::Tensor& z) {
       const torch::Tensor e = p - (a + t.unsqueeze(1) * d);
       parts.push_back(((e * e).sum(1) + kWallFeatureSmoothing * kWallFeatureSmoothing).sqrt().unsqueeze(1) - w[4]);
     }
+    if (shape_.path_features > 0) append_path_features(z, parts);
     input = torch::cat(parts, 1);
   }
   torch::Tensor a = (input - offset_) / scale_;
   for (auto& layer : hidden_) a = torch::tanh(layer->forward(a));
   return output_->forward(a).squeeze(-1);
+}
+
+void ValueNetImpl::append_path_features(const torch::Tensor& z, std::vector<torch::Tensor>& parts) const {
+  // ψ_k(p + κ_k v, g) of core/value_mlp.hpp. Which way is active (straight, or round which
+  // waypoint) is a discrete choice, made without gradient; the length is then differentiable.
+  const int64_t vi = static_cast<int64_t>(path_[0].item<double>());
+  const double margin = path_[1].item<double>();
+  const int64_t inputs = z.size(1);
+  const torch::Tensor p = z.narrow(1, 1, 2), v = z.narrow(1, 1 + vi, 2), g = z.narrow(1, inputs - 2, 2);
+  const double eps2 = kWallFeatureSmoothing * kWallFeatureSmoothing;
+  const auto cross = [](const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& c) {
+    const torch::Tensor ab = b - a, ac = c - a;
+    return ab.select(-1, 0) * ac.select(-1, 1) - ab.select(-1, 1) * ac.select(-1, 0);
+  };
+  std::vector<torch::Tensor> ends;  // the waypoints [2] per wall end
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> blockers;
+  for (int j = 0; j < shape_.features; ++j) {
+    const torch::Tensor w = walls_[j].detach();
+    const torch::Tensor a = w.narrow(0, 0, 2), b = w.narrow(0, 2, 2);
+    const torch::Tensor d = b - a, len = d.norm();
+    const torch::Tensor u = len.item<double>() > 0 ? d / len : torch::tensor({1.0, 0.0}, d.options());
+    const torch::Tensor reach = w[4] + margin;
+    ends.push_back(a - reach * u);
+    ends.push_back(b + reach * u);
+    blockers.emplace_back(ends[ends.size() - 2], ends.back());
+  }
+  for (int k = 0; k < shape_.path_features; ++k) {
+    const double kappa = path_[2 + k].item<double>();
+    const torch::Tensor q = p + kappa * v;
+    torch::Tensor blocked;
+    {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor qd = q.detach(), gd = g.detach();
+      blocked = torch::zeros({z.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(z.device()));
+      for (const auto& [e0, e1] : blockers) {
+        const torch::Tensor o1 = cross(qd, gd, e0.expand_as(qd)), o2 = cross(qd, gd, e1.expand_as(qd));
+        const torch::Tensor o3 = cross(e0.expand_as(qd), e1.expand_as(qd), qd),
+                            o4 = cross(e0.expand_as(qd), e1.expand_as(qd), gd);
+        blocked = blocked | ((o1 * o2 < 0) & (o3 * o4 < 0));
+      }
+    }
+    const torch::Tensor straight = ((q - g).pow(2).sum(1) + eps2).sqrt();
+    torch::Tensor round;
+    for (const torch::Tensor& e : ends) {
+      const torch::Tensor via = ((q - e).pow(2).sum(1) + eps2).sqrt() + (e - g).pow(2).sum(1).sqrt();
+      round = round.defined() ? torch::minimum(round, via) : via;
+    }
+    parts.push_back(torch::where(blocked, round, straight).unsqueeze(1));
+  }
 }
 
 torch::Tensor eq14_running_cost(const torch::Tensor& z, const torch::Tensor& v, const torch::Tensor& drift,
@@ -75,6 +126,7 @@ std::vector<std::pair<torch::Tensor, int>> flat_layout(ValueNet& net) {
   std::vector<std::pair<torch::Tensor, int>> layout = {{buffers["offset"], 0},
                                                        {buffers["scale"], mlp_network_inputs(s)}};
   if (s.features > 0) layout.emplace_back(buffers["walls"], mlp_walls_offset(s));
+  if (s.path_features > 0) layout.emplace_back(buffers["path"], mlp_path_offset(s));
   for (int l = 0; l < s.depth; ++l) {
     const std::string name = "hidden" + std::to_string(l);
     layout.emplace_back(named[name + ".weight"], mlp_weight_offset(s, l + 1));

@@ -1,7 +1,7 @@
 // The critic's value network V̂(τ, s, g) as a LibTorch module, and its bridges to the actor.
 //
 // The module computes exactly what core/value_mlp.hpp evaluates from a flat buffer: the wall
-// features φ_j(p) appended to z when the shape has them, fixed input normalisation
+// features φ_j(p) and path features ψ_k appended to z when the shape has them, fixed input normalisation
 // z̃ = (z − offset) / scale, `depth` tanh layers of `width` units, a linear output.
 // to_flat() writes the module's parameters in that buffer's layout; load_flat() does the reverse
 // (used to initialise from random_value_network, so that initialisation is a Philox function of
@@ -27,9 +27,13 @@ class ValueNetImpl : public torch::nn::Module {
   const MlpShape& shape() const { return shape_; }
 
  private:
+  // Appends the path-length features ψ_k (core/value_mlp.hpp) of z to parts.
+  void append_path_features(const torch::Tensor& z, std::vector<torch::Tensor>& parts) const;
+
   MlpShape shape_;
   torch::Tensor offset_, scale_;  // buffers: part of the state, not trained
   torch::Tensor walls_;           // buffer [features, 5] (x0, y0, x1, y1, r) when there are features
+  torch::Tensor path_;            // buffer [2 + P] (velocity index, margin, κ_1 … κ_P) with path features
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear output_{nullptr};
 };

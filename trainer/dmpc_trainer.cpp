@@ -149,11 +149,18 @@ MlpShape critic_shape(const RunConfig& c) {
   if (features > kMaxMlpFeatures)
     throw std::runtime_error("critic.wall_features: the task has " + std::to_string(features) +
                              " walls; the critic takes at most " + std::to_string(kMaxMlpFeatures));
-  return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth, features};
+  const int32_t path = static_cast<int32_t>(c.critic.path_lookahead.size());
+  if (path > kMaxPathFeatures)
+    throw std::runtime_error("critic.path_lookahead: " + std::to_string(path) + " look-ahead times; the critic takes at most " +
+                             std::to_string(kMaxPathFeatures));
+  if (path > 0 && features == 0)
+    throw std::runtime_error("critic.path_lookahead needs critic.wall_features = true and at least one wall");
+  return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth, features, path};
 }
 
 // The initial critic's normalisation (the configured one, then offset 0.5, scale 0.5 m per wall
-// feature) and its features' segments (x0, y0, x1, y1, collision radius).
+// feature) and its features' segments (x0, y0, x1, y1, collision radius), then the path features'
+// parameters (velocity index, margin, look-ahead times).
 void critic_init_inputs(const RunConfig& c, std::vector<double>& offset, std::vector<double>& scale,
                         std::vector<double>& walls) {
   const MlpShape shape = critic_shape(c);
@@ -165,6 +172,16 @@ void critic_init_inputs(const RunConfig& c, std::vector<double>& offset, std::ve
     offset.push_back(0.5);
     scale.push_back(0.5);
     walls.insert(walls.end(), {w.x0, w.y0, w.x1, w.y1, collision_radius(c.env.task, w)});
+  }
+  // Path features: offset 1.5 and scale 1 m (the start region lies 1.5-2.5 m from the goals).
+  if (shape.path_features > 0) {
+    walls.push_back(velocity_index(c.env.system));
+    walls.push_back(c.critic.path_margin);
+    for (double kappa : c.critic.path_lookahead) {
+      offset.push_back(1.5);
+      scale.push_back(1.0);
+      walls.push_back(kappa);
+    }
   }
 }
 

@@ -28,6 +28,8 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
   c.control_cost = r.boolean("critic.control_cost", c.control_cost);
   c.wall_features = r.boolean("critic.wall_features", c.wall_features);
+  c.path_lookahead = r.numbers("critic.path_lookahead", c.path_lookahead, 0, 0.0, 10.0, /*allow_empty=*/true);
+  c.path_margin = r.number("critic.path_margin", c.path_margin, 0.0, 10.0);
   c.hjb_weight = r.number("critic.hjb_weight", c.hjb_weight, 0.0, 1e6);
   c.hjb_collocation = r.number("critic.hjb_collocation", c.hjb_collocation, 0.0, 100.0);
   c.hjb_boundary_weight = r.number("critic.hjb_boundary_weight", c.hjb_boundary_weight, 0.0, 1e6);

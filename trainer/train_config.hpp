@@ -26,6 +26,13 @@ struct CriticSettings {
   // the "local map" the paper names as future work, in its simplest form. The actor differentiates
   // through it; it learns nothing by itself (V̂'s dependence on it is learned from the data).
   bool wall_features = false;
+  // Path-length features (core/value_mlp.hpp): for each look-ahead time κ here, the length of the
+  // shortest way from p + κ v to the goal round the task's walls (past their ends with `path_margin`
+  // to spare), normalised with offset 1.5, scale 1 m. Empty: none. They need wall_features. What
+  // the clearance cannot say — which way round is short, and that moving along it is worth
+  // something — becomes one input, instead of a ridge and a direction field the network must build.
+  std::vector<double> path_lookahead;
+  double path_margin = 0.1;  // [m]
   // Weight w of the HJB residual in the critic's loss (0: TD only, as the paper). With it every
   // minibatch also fits the actor's running cost (Eq. 14) to the task's:
   //   loss = mean (y − V̂)² + w · mean (l̂(τ, s, g) − q(s, g))²,

@@ -34,6 +34,12 @@ int state_dim(const std::string& system) {
   throw ConfigError("unknown system \"" + system + "\" (expected ballbot or point_mass)");
 }
 
+int velocity_index(const std::string& system) {
+  if (system == "ballbot") return 5;  // Ballbot::kConfigDim + kPx
+  if (system == "point_mass") return 2;
+  throw ConfigError("unknown system \"" + system + "\" (expected ballbot or point_mass)");
+}
+
 EnvConfig read_env_config(ConfigReader& r) {
   EnvConfig c;
   c.seed = static_cast<uint64_t>(

@@ -45,5 +45,7 @@ NoiseModel<double, NU> make_noise_model(double lambda, const std::vector<double>
 // Input dimension of a system by name (2 or 3); throws ConfigError for an unknown name.
 int input_dim(const std::string& system);
 int state_dim(const std::string& system);
+// State index of the ball's velocity x (y follows it): 5 for the Ballbot, 2 for the point mass.
+int velocity_index(const std::string& system);
 
 }  // namespace dmpc

@@ -37,6 +37,12 @@ ValueNetwork random_network(MlpShape shape, uint64_t seed) {
   std::vector<double> walls;
   for (int j = 0; j < shape.features; ++j)
     walls.insert(walls.end(), {unit(rng), unit(rng), unit(rng), unit(rng), 0.2 + 0.1 * unit(rng)});
+  // Path features: the velocity of the system with that many inputs, margin 0.1, κ = 0, 0.4, ….
+  if (shape.path_features > 0) {
+    walls.push_back(shape.inputs == 13 ? 5.0 : 2.0);
+    walls.push_back(0.1);
+    for (int k = 0; k < shape.path_features; ++k) walls.push_back(0.4 * k);
+  }
   ValueNetwork net = random_value_network(shape, seed, 2.0, offset, scale, walls);
   for (int l = 1; l <= shape.depth; ++l)
     for (int k = 0; k < shape.width; ++k)
@@ -155,6 +161,19 @@ TEST(ValueMlp, ShapeAndParameterCountWithWallFeatures) {
   EXPECT_FALSE(mlp_shape_valid(MlpShape{7, 12, 3, -1}));
 }
 
+TEST(ValueMlp, ShapeAndParameterCountWithPathFeatures) {
+  // Two path features on one wall: two more inputs, and velocity index, margin and two κ.
+  const MlpShape s{13, 12, 3, 1, 2};
+  EXPECT_EQ(mlp_network_inputs(s), 16);
+  EXPECT_EQ(mlp_path_offset(s), mlp_walls_offset(s) + 5);
+  EXPECT_EQ(mlp_parameter_count(s), mlp_path_offset(s) + 4);
+  EXPECT_TRUE(mlp_shape_valid(s));
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 3, 2, 2}));  // 17 network inputs
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 3, 0, 1}));  // no walls to go round
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{7, 12, 3, 1, 3}));   // more than kMaxPathFeatures
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{5, 12, 3, 1, 1}));   // no velocity among the inputs
+}
+
 TEST(ValueMlp, WallClearanceIsTheDistanceToTheCollisionZone) {
   const double wall[5] = {-0.6, 0.0, 0.6, 0.0, 0.25};  // the default wall, 0.05 + 0.2 m
   const double eps2 = kWallFeatureSmoothing * kWallFeatureSmoothing;
@@ -226,6 +245,44 @@ TEST(ValueMlp, DerivativesWithWallFeaturesMatchCentralDifferences) {
   expect_derivatives_match<7>(MlpShape{7, 9, 2, 2}, 13);     // the point mass, two walls
   expect_derivatives_match<2>(MlpShape{7, 5, 2, 1}, 14);     // a block that holds only p_x
   expect_derivatives_match<1>(MlpShape{7, 5, 2, 1}, 15);     // … or none of p
+}
+
+TEST(ValueMlp, DerivativesWithPathFeaturesMatchCentralDifferences) {
+  // The path features enter through p, v (look-ahead) and g: every slot of the chain rule.
+  expect_derivatives_match<11>(MlpShape{13, 12, 3, 1, 2}, 16);  // the Ballbot, one wall, κ = 0, 0.4
+  expect_derivatives_match<11>(MlpShape{13, 12, 3, 2, 1}, 17);  // two walls, κ = 0
+  expect_derivatives_match<7>(MlpShape{7, 9, 2, 1, 2}, 18);     // the point mass, its full Hessian
+  expect_derivatives_match<3>(MlpShape{7, 5, 2, 2, 2}, 19);     // a block that holds p but not v
+}
+
+// ψ of core/value_mlp.hpp against the shortest way round the task's wall worked out by hand: the
+// wall (−0.6, 0)–(0.6, 0), collision radius 0.25, margin 0.1, so the waypoints are (±0.95, 0).
+TEST(ValueMlp, PathLengthIsTheShortestWayRoundOneWall) {
+  const double wall[5] = {-0.6, 0.0, 0.6, 0.0, 0.25};
+  const double eps2 = kWallFeatureSmoothing * kWallFeatureSmoothing;
+  const double leg = std::sqrt(0.95 * 0.95 + 0.8 * 0.8);  // a waypoint to the goal (0, 0.8)
+  double grad[4], hess[4][4];
+  // Behind the middle: round either end.
+  EXPECT_NEAR(detail::path_length(wall, 1, 0.1, 0.0, -0.8, 0.0, 0.8, grad, hess),
+              std::sqrt(leg * leg + eps2) + leg, 1e-12);
+  // Behind the right half: the line to the goal crosses the wall at x = 0.6; round the right end.
+  const double near_leg = std::sqrt(0.25 * 0.25 + 0.8 * 0.8 + eps2);
+  EXPECT_NEAR(detail::path_length(wall, 1, 0.1, 1.2, -0.8, 0.0, 0.8, grad, hess), near_leg + leg, 1e-12);
+  EXPECT_NEAR(grad[0], 0.25 / near_leg, 1e-12);  // pointing away from the waypoint
+  EXPECT_NEAR(grad[1], -0.8 / near_leg, 1e-12);
+  EXPECT_NEAR(grad[2], -0.95 / leg, 1e-12);  // ∇_g: (g − e) / ‖g − e‖
+  EXPECT_NEAR(grad[3], 0.8 / leg, 1e-12);
+  // Beside the wall's end with a clear line: straight.
+  EXPECT_NEAR(detail::path_length(wall, 1, 0.1, 1.5, 0.2, 0.0, 0.8, grad, hess),
+              std::sqrt(1.5 * 1.5 + 0.6 * 0.6 + eps2), 1e-12);
+  // North of the wall: straight, whatever is behind.
+  EXPECT_NEAR(detail::path_length(wall, 1, 0.1, 0.0, 1.2, 0.0, 0.8, grad, hess), std::sqrt(0.16 + eps2), 1e-12);
+  // Continuous across the shadow's edge (the line from the goal through the waypoint, here x = 1.9
+  // at y = −0.8), up to the smoothing: ε²/2 (1/‖q − e‖ − 1/‖q − g‖) ≈ 2e-5.
+  const double edge = 0.95 + 0.95 * 0.8 / 0.8;
+  const double inside = detail::path_length(wall, 1, 0.1, edge - 1e-9, -0.8, 0.0, 0.8, grad, hess);
+  const double outside = detail::path_length(wall, 1, 0.1, edge + 1e-9, -0.8, 0.0, 0.8, grad, hess);
+  EXPECT_NEAR(inside, outside, 3e-5);
 }
 
 TEST(ValueMlp, HessianRowsBeyondTheInputsAreZero) {
@@ -414,6 +471,30 @@ TEST_F(ValueFileTest, RoundTripIsBitExactAndMatchesTheDocumentedFormat) {
   const ValueNetwork other = random_network(MlpShape{4, 3, 1}, 22);
   save_value_network(p, other);
   EXPECT_EQ(load_value_network(p).params, other.params);
+}
+
+TEST_F(ValueFileTest, NetworkWithPathFeaturesRoundTripsInTheThirdFormat) {
+  const ValueNetwork net = random_network(MlpShape{13, 12, 3, 1, 2}, 25);
+  const std::string p = path("path.bin");
+  save_value_network(p, net);
+  const std::vector<uint8_t> bytes = read_bytes(p);
+  ASSERT_EQ(bytes.size(), 36u + 8u * net.params.size() + 8u);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "DMPCVAL3");
+  EXPECT_EQ(bytes[20], 1);  // features
+  EXPECT_EQ(bytes[24], 2);  // path features
+  const ValueNetwork back = load_value_network(p);
+  EXPECT_EQ(back.shape.features, 1);
+  EXPECT_EQ(back.shape.path_features, 2);
+  EXPECT_EQ(back.params, net.params);
+  // A velocity index outside the state is refused and named.
+  ValueNetwork bad = net;
+  bad.params[static_cast<size_t>(mlp_path_offset(bad.shape))] = 9;
+  try {
+    save_value_network(path("bad.bin"), bad);
+    ADD_FAILURE() << "a velocity index outside the state was saved";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("path.velocity_index"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(ValueFileTest, NetworkWithWallFeaturesRoundTripsInTheSecondFormat) {

@@ -181,31 +181,38 @@ TEST(CriticExport, ActorValueEqualsModuleOutput) {
   EXPECT_EQ(to_flat(copy), flat);
 }
 
-// The critic module's wall features (torch ops, clamp on the segment parameter) against the
-// actor's analytic chain rule (core/value_mlp.hpp): value, gradient and (τ, x) Hessian, in double.
-TEST(CriticExport, WallFeaturesAgreeWithAutogradOfTheModule) {
+// The critic module's features (torch ops) against the actor's analytic chain rule
+// (core/value_mlp.hpp): value, gradient and (τ, x) Hessian at 20 random inputs, in double.
+// `walls` fills the walls buffer; `path` (empty without path features) the path buffer.
+void expect_features_agree(const MlpShape& shape, const std::vector<double>& walls, const std::vector<double>& path) {
   torch::manual_seed(5);
-  const MlpShape shape{13, 12, 3, 2};
   ValueNet net(shape);
   net->to(torch::kFloat64);
+  const int64_t n = mlp_network_inputs(shape);
   {
     torch::NoGradGuard no_grad;
     for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 0.3);
-    net->named_buffers()["offset"].copy_(torch::randn({15}, torch::kFloat64) * 0.3);
-    net->named_buffers()["scale"].copy_(torch::rand({15}, torch::kFloat64) + 0.5);
-    net->named_buffers()["walls"].copy_(
-        torch::tensor({-0.6, 0.0, 0.6, 0.0, 0.25, 0.3, -1.0, 0.3, -0.5, 0.2}, torch::kFloat64).view({2, 5}));
+    net->named_buffers()["offset"].copy_(torch::randn({n}, torch::kFloat64) * 0.3);
+    net->named_buffers()["scale"].copy_(torch::rand({n}, torch::kFloat64) + 0.5);
+    net->named_buffers()["walls"].copy_(torch::tensor(walls, torch::kFloat64).view({shape.features, 5}));
+    if (!path.empty()) net->named_buffers()["path"].copy_(torch::tensor(path, torch::kFloat64));
   }
   const std::vector<double> flat = to_flat(net);
   ASSERT_EQ(flat.size(), static_cast<size_t>(mlp_parameter_count(shape)));
-  EXPECT_EQ(flat[static_cast<size_t>(mlp_walls_offset(shape) + 5)], 0.3);  // wall[1].x0
+  EXPECT_EQ(flat[static_cast<size_t>(mlp_walls_offset(shape) + 4)], walls[4]);  // wall[0].radius
+  if (!path.empty()) {
+    EXPECT_EQ(flat[static_cast<size_t>(mlp_path_offset(shape) + 2)], path[2]);
+  }
   std::mt19937_64 rng(6);
   std::uniform_real_distribution<double> unit(-1, 1);
   double worst_value = 0, worst_grad = 0, worst_hess = 0;
+  int blocked = 0;
   for (int q = 0; q < 20; ++q) {
     std::vector<double> z(13);
     z[0] = 1.5 + 1.5 * unit(rng);
     for (int i = 1; i < 13; ++i) z[i] = (i <= 2 ? 1.5 : 0.5) * unit(rng);
+    z[12] += 0.8;  // goals north of the first wall, starts on either side: both ways are taken
+    if (z[2] < 0) ++blocked;
     ValueDerivatives<double, 11> d;
     value_mlp_derivatives<double, 11>(shape, flat.data(), z.data(), d);
     const torch::Tensor zt =
@@ -223,16 +230,30 @@ TEST(CriticExport, WallFeaturesAgreeWithAutogradOfTheModule) {
       }
     }
   }
+  EXPECT_GT(blocked, 0);
   EXPECT_LT(worst_value, 1e-12);
   EXPECT_LT(worst_grad, 1e-10);
   EXPECT_LT(worst_hess, 1e-9);
-  std::printf("  wall features: worst value %.1e, gradient %.1e, Hessian %.1e\n", worst_value, worst_grad,
-              worst_hess);
-  // load_flat is the inverse of to_flat, the segments included.
+  std::printf("  features %d, path features %d: worst value %.1e, gradient %.1e, Hessian %.1e\n", shape.features,
+              shape.path_features, worst_value, worst_grad, worst_hess);
+  // load_flat is the inverse of to_flat, the segments and path parameters included.
   ValueNet copy(shape);
   copy->to(torch::kFloat64);
   load_flat(copy, flat);
   EXPECT_EQ(to_flat(copy), flat);
+}
+
+const std::vector<double> kTwoWalls = {-0.6, 0.0, 0.6, 0.0, 0.25, 0.3, -1.0, 0.3, -0.5, 0.2};
+
+TEST(CriticExport, WallFeaturesAgreeWithAutogradOfTheModule) {
+  expect_features_agree(MlpShape{13, 12, 3, 2}, kTwoWalls, {});
+}
+
+// The path features: which way is active is chosen without gradient in the module, the length is
+// differentiated; the analytic chain rule through q = p + κ v must give the same derivatives.
+TEST(CriticExport, PathFeaturesAgreeWithAutogradOfTheModule) {
+  expect_features_agree(MlpShape{13, 12, 3, 2, 1}, kTwoWalls, {5.0, 0.1, 0.4});
+  expect_features_agree(MlpShape{13, 12, 3, 1, 2}, {-0.6, 0.0, 0.6, 0.0, 0.25}, {5.0, 0.05, 0.0, 0.7});
 }
 
 TEST(CriticExport, PolyakMovesTheTargetByRho) {
