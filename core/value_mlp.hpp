@@ -70,14 +70,17 @@
 //
 // where a wall blocks q–g when q–g crosses the wall's segment extended at both ends by its
 // collision radius plus a margin m, and the waypoints are those extended ends. This is the exact
-// shortest way for one wall (the task's layout; ψ is continuous, and smooth except where the ways
-// round either end are equally long) and a one-turn approximation for several. Feature p evaluates
+// shortest way for one wall (the task's layout) and a one-turn approximation for several. ψ is
+// continuous (up to the smoothing ε), has a kink where the ways round either end are equally long
+// (the ridge behind the wall: exactly what a smooth network cannot build from p itself), and its
+// curvature jumps at the edge of the wall's shadow. Feature p evaluates
 // ψ at the look-ahead point q = p + κ_p v (p the ball's position, v its velocity, κ_p a time), so a
 // network with κ > 0 among its inputs gets V̂'s velocity dependence along the short way directly:
 // ∂ψ/∂v = κ ∇_qψ. With a = the active anchor (g or e) and d = q − a: ∇_qψ = d / s,
 // ∇²_qψ = I / s − d dᵀ / s³, ∇_gψ = (g − q)/s directly or (g − e)/‖g − e‖ round an end (with its
-// curvature (I − u uᵀ)/‖g − e‖); in the state coordinates (p, v) the Hessian is [[1, κ], [κ, κ²]] ⊗ ∇²_qψ. Their parameters follow the walls:
-// the state index of the ball's velocity x, the margin m, then κ_1 … κ_P (count 2 + P).
+// curvature (I − u uᵀ)/‖g − e‖); in the state coordinates (p, v) the Hessian is
+// [[1, κ], [κ, κ²]] ⊗ ∇²_qψ. Their parameters follow the walls: the state index of the ball's
+// velocity x, the margin m, then κ_1 … κ_P (count 2 + P).
 //
 // Each feature's chain rule runs over six coordinates of z: p (2), v (2) and g (2). The Hessian
 // takes the slots among the first ND inputs (the actor's (τ, x) block never holds the goal).

@@ -210,4 +210,27 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("more walls than the critic's features", train_args(os.path.join(tmp, "wf-bad"), "--set",
                  "critic.wall_features=true", "--set", "task.walls=" + five_walls), "critic.wall_features")
 
+    # The path-length features (the shortest way round the walls as an input): the same for them —
+    # trains, resumes exactly (their parameters are part of the checkpoint), changes the critic —
+    # and they are refused without the wall features they go round, or with too many look-aheads.
+    path = ["--set", "critic.wall_features=true", "--set", "critic.path_lookahead=[0.0,0.5]"]
+    pf_full, pf_part = (os.path.join(tmp, n) for n in ("pf-full", "pf-part"))
+    r = run(*train_args(pf_full, *walled, *path))
+    check("train with the path features runs to the end", r.returncode == 0, r.stdout[-2000:] + r.stderr)
+    pf_records = metrics(pf_full) if r.returncode == 0 else []
+    run(*train_args(pf_part, *walled, *path, "--stop-after", "1"))
+    r = run("train", "--out", pf_part, "--resume")
+    check("with the path features, resumed = uninterrupted",
+          r.returncode == 0 and len(pf_records) == 4 and learning_fields(metrics(pf_part)) == learning_fields(pf_records),
+          r.stderr)
+    check("the path features change the critic's loss",
+          len(pf_records) == 4 and len(wf_records) == 4 and pf_records[1]["critic_loss"] != wf_records[1]["critic_loss"],
+          str(pf_records[1:2]) + " vs " + str(wf_records[1:2]))
+    expect_error("path features without the wall features",
+                 train_args(os.path.join(tmp, "pf-bad"), *walled, "--set", "critic.path_lookahead=[0.0]"),
+                 "critic.path_lookahead")
+    expect_error("more look-ahead times than the critic takes",
+                 train_args(os.path.join(tmp, "pf-bad2"), *walled, "--set", "critic.wall_features=true",
+                            "--set", "critic.path_lookahead=[0.0,0.5,1.0]"), "critic.path_lookahead")
+
 checks.finish("training")
