@@ -342,22 +342,15 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
   const T* scale = params + n;
   for (int i = 0; i < n; ++i) inv_scale[i] = T(1) / scale[i];
   for (int i = 0; i < s.inputs; ++i) normalised[i] = (input[i] - offset[i]) * inv_scale[i];
-  if (fgrad) {
-    for (int j = 0; j < s.features + s.path_features; ++j)
-      for (int a = 0; a < kFeatureSlots; ++a) {
-        fgrad[j][a] = T(0);
-        for (int b = 0; b < kFeatureSlots; ++b) fhess[j][a][b] = T(0);
-      }
-  }
   const T* walls = params + mlp_walls_offset(s);
   for (int j = 0; j < s.features; ++j) {
     const int i = s.inputs + j;
     T g2[2], h2[2][2];
     const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? g2 : nullptr, fgrad ? h2 : nullptr);
-    if (fgrad) {
-      for (int a = 0; a < 2; ++a) {
-        fgrad[j][a] = g2[a];
-        for (int b = 0; b < 2; ++b) fhess[j][a][b] = h2[a][b];
+    if (fgrad) {  // φ depends on p only: its v and g slots are zero
+      for (int a = 0; a < kFeatureSlots; ++a) {
+        fgrad[j][a] = a < 2 ? g2[a] : T(0);
+        for (int b = 0; b < kFeatureSlots; ++b) fhess[j][a][b] = a < 2 && b < 2 ? h2[a][b] : T(0);
       }
     }
     normalised[i] = (phi - offset[i]) * inv_scale[i];

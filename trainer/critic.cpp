@@ -57,8 +57,9 @@ void ValueNetImpl::append_path_features(const torch::Tensor& z, std::vector<torc
     const torch::Tensor ab = b - a, ac = c - a;
     return ab.select(-1, 0) * ac.select(-1, 1) - ab.select(-1, 1) * ac.select(-1, 0);
   };
-  std::vector<torch::Tensor> ends;  // the waypoints [2] per wall end
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> blockers;
+  // The extended ends of every wall, two per wall in order: the waypoints, and pairwise the
+  // segments that block the straight way.
+  std::vector<torch::Tensor> ends;
   for (int j = 0; j < shape_.features; ++j) {
     const torch::Tensor w = walls_[j].detach();
     const torch::Tensor a = w.narrow(0, 0, 2), b = w.narrow(0, 2, 2);
@@ -67,7 +68,6 @@ void ValueNetImpl::append_path_features(const torch::Tensor& z, std::vector<torc
     const torch::Tensor reach = w[4] + margin;
     ends.push_back(a - reach * u);
     ends.push_back(b + reach * u);
-    blockers.emplace_back(ends[ends.size() - 2], ends.back());
   }
   for (int k = 0; k < shape_.path_features; ++k) {
     const double kappa = path_[2 + k].item<double>();
@@ -77,7 +77,8 @@ void ValueNetImpl::append_path_features(const torch::Tensor& z, std::vector<torc
       torch::NoGradGuard no_grad;
       const torch::Tensor qd = q.detach(), gd = g.detach();
       blocked = torch::zeros({z.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(z.device()));
-      for (const auto& [e0, e1] : blockers) {
+      for (size_t j = 0; j + 1 < ends.size(); j += 2) {
+        const torch::Tensor &e0 = ends[j], &e1 = ends[j + 1];
         const torch::Tensor o1 = cross(qd, gd, e0.expand_as(qd)), o2 = cross(qd, gd, e1.expand_as(qd));
         const torch::Tensor o3 = cross(e0.expand_as(qd), e1.expand_as(qd), qd),
                             o4 = cross(e0.expand_as(qd), e1.expand_as(qd), gd);
