@@ -16,9 +16,11 @@ namespace {
 constexpr char kMagic[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '1'};         // no features
 constexpr char kMagicFeatures[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '2'};  // with features
 constexpr char kMagicPath[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '3'};      // with path features
+constexpr char kMagicBody[8] = {'D', 'M', 'P', 'C', 'V', 'A', 'L', '4'};      // ... that follow the lean
 constexpr size_t kHeaderBytes = 8 + 3 * 4 + 8;  // magic, inputs, width, depth, count
 constexpr size_t kHeaderBytesFeatures = kHeaderBytes + 4;  // ... and features after depth
 constexpr size_t kHeaderBytesPath = kHeaderBytes + 8;      // ... and path features after them
+constexpr size_t kHeaderBytesBody = kHeaderBytes + 12;     // ... and path_body after those
 constexpr size_t kChecksumBytes = 8;
 
 uint64_t fnv1a64(const uint8_t* data, size_t size) {
@@ -64,6 +66,7 @@ std::string shape_text(const MlpShape& s) {
   os << "inputs " << s.inputs << ", width " << s.width << ", depth " << s.depth;
   if (s.features) os << ", features " << s.features;
   if (s.path_features) os << ", path features " << s.path_features;
+  if (s.path_body) os << " (following the lean)";
   return os.str();
 }
 
@@ -72,7 +75,8 @@ std::string invalid_shape_text(const MlpShape& s) {
   os << "invalid shape (" << shape_text(s) << "): allowed are inputs 1.." << kMaxMlpInputs
      << " (with the features), width 1.." << kMaxMlpWidth << ", depth 1.." << kMaxMlpDepth
      << ", features 0.." << kMaxMlpFeatures << ", path features 0.." << kMaxPathFeatures
-     << " (with at least one wall feature and inputs >= 7)";
+     << " (with at least one wall feature and inputs >= 7), path_body 0 or 1 (with path features"
+     << " and inputs >= 13)";
   return os.str();
 }
 
@@ -84,7 +88,9 @@ std::string parameter_name(const MlpShape& s, int index) {
     const int r = index - mlp_path_offset(s);
     if (r == 0) os << "path.velocity_index";
     else if (r == 1) os << "path.margin";
-    else os << "path.lookahead[" << r - 2 << "]";
+    else if (r < 2 + s.path_features) os << "path.lookahead[" << r - 2 << "]";
+    else if (r == 2 + s.path_features) os << "path.body_index";
+    else os << "path.body_gain";
   } else if (index >= mlp_walls_offset(s)) {
     static const char* const kField[5] = {"x0", "y0", "x1", "y1", "radius"};
     const int r = index - mlp_walls_offset(s);
@@ -159,6 +165,22 @@ std::string parameter_problem(const MlpShape& s, const std::vector<double>& para
       os << "path.margin = " << margin << " is negative";
       return os.str();
     }
+    if (s.path_body) {
+      // yaw, pitch, roll at b … b + 2, before the velocity; their rates at b + vi … b + 2 + vi.
+      const double b = params[static_cast<size_t>(mlp_path_offset(s) + 2 + s.path_features)];
+      const double h = params[static_cast<size_t>(mlp_path_offset(s) + 3 + s.path_features)];
+      if (!(b == std::floor(b) && b >= 2 && b + 2 < vi && b + 2 + vi <= s.inputs - 4)) {
+        std::ostringstream os;
+        os << "path.body_index = " << b << " does not leave yaw, pitch, roll and their rates in the state"
+           << " (velocity at " << vi << ")";
+        return os.str();
+      }
+      if (!(h >= 0)) {
+        std::ostringstream os;
+        os << "path.body_gain = " << h << " is negative";
+        return os.str();
+      }
+    }
   }
   return "";
 }
@@ -181,7 +203,7 @@ ValueNetwork random_value_network(MlpShape shape, uint64_t seed, double output_s
   const size_t tail = static_cast<size_t>(mlp_parameter_count(shape) - mlp_walls_offset(shape));
   if (walls.size() != tail)
     throw std::invalid_argument("walls has " + std::to_string(walls.size()) + " numbers, need " +
-                                std::to_string(tail) + " (5 per wall feature, then 2 + P for P path features)");
+                                std::to_string(tail) + " (5 per wall feature, then 2 + P for P path features, + 2 with path_body)");
   const size_t n = static_cast<size_t>(mlp_network_inputs(shape));
   if (!offset.empty() && offset.size() != n)
     throw std::invalid_argument("offset has " + std::to_string(offset.size()) + " numbers, need " +
@@ -232,16 +254,19 @@ void save_value_network(const std::string& path, const ValueNetwork& net) {
   if (!problem.empty()) throw std::invalid_argument(path + ": cannot save: " + problem);
 
   // Without features the first format, byte for byte; with wall features only the second
-  // (features after depth); with path features the third (and path features after features).
-  const bool with_path = net.shape.path_features > 0;
-  const char* magic = with_path ? kMagicPath : (net.shape.features ? kMagicFeatures : kMagic);
+  // (features after depth); with path features the third (and path features after features);
+  // with path_body the fourth (and path_body after those).
+  const bool with_path = net.shape.path_features > 0, with_body = net.shape.path_body != 0;
+  const char* magic =
+      with_body ? kMagicBody : (with_path ? kMagicPath : (net.shape.features ? kMagicFeatures : kMagic));
   std::vector<uint8_t> bytes(magic, magic + 8);
-  bytes.reserve(kHeaderBytesPath + 8 * net.params.size() + kChecksumBytes);
+  bytes.reserve(kHeaderBytesBody + 8 * net.params.size() + kChecksumBytes);
   put_i32(bytes, net.shape.inputs);
   put_i32(bytes, net.shape.width);
   put_i32(bytes, net.shape.depth);
   if (net.shape.features || with_path) put_i32(bytes, net.shape.features);
   if (with_path) put_i32(bytes, net.shape.path_features);
+  if (with_body) put_i32(bytes, net.shape.path_body);
   put_u64(bytes, net.params.size());
   for (double v : net.params) put_u64(bytes, double_bits(v));
   put_u64(bytes, fnv1a64(bytes.data(), bytes.size()));
@@ -275,16 +300,19 @@ ValueNetwork load_value_network(const std::string& path) {
 
   if (bytes.size() < 8 && std::memcmp(bytes.data(), kMagic, bytes.size()) == 0)
     throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the magic");
-  const bool with_path = bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicPath, 8) == 0;
+  const bool with_body = bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicBody, 8) == 0;
+  const bool with_path = with_body || (bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicPath, 8) == 0);
   const bool with_features =
       with_path || (bytes.size() >= 8 && std::memcmp(bytes.data(), kMagicFeatures, 8) == 0);
   if (bytes.size() < 8 || (!with_features && std::memcmp(bytes.data(), kMagic, 8) != 0))
-    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\", \"DMPCVAL2\" or \"DMPCVAL3\")");
-  const size_t header = with_path ? kHeaderBytesPath : (with_features ? kHeaderBytesFeatures : kHeaderBytes);
+    throw fail("not a dmpc value-network file (wrong magic, expected \"DMPCVAL1\" … \"DMPCVAL4\")");
+  const size_t header = with_body ? kHeaderBytesBody
+                                  : (with_path ? kHeaderBytesPath : (with_features ? kHeaderBytesFeatures : kHeaderBytes));
   if (bytes.size() < header + kChecksumBytes)
     throw fail("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the header");
   const MlpShape shape{get_i32(&bytes[8]), get_i32(&bytes[12]), get_i32(&bytes[16]),
-                       with_features ? get_i32(&bytes[20]) : 0, with_path ? get_i32(&bytes[24]) : 0};
+                       with_features ? get_i32(&bytes[20]) : 0, with_path ? get_i32(&bytes[24]) : 0,
+                       with_body ? get_i32(&bytes[28]) : 0};
   const uint64_t count = get_u64(&bytes[header - 8]);
 
   // The size follows from the count alone; check it (and the checksum) before trusting the header,

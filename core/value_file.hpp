@@ -15,7 +15,9 @@
 // an int32 features at offset 20, which moves the count to 24 and the parameters to 32; a network
 // without them is written in the first format, byte for byte as before. A network with path
 // features (MlpShape::path_features > 0) is written with "DMPCVAL3", features at offset 20 and
-// path_features at 24, the count at 28 and the parameters at 36.
+// path_features at 24, the count at 28 and the parameters at 36. A network whose path features
+// follow the body's lean (MlpShape::path_body = 1) is written with "DMPCVAL4": path_body at 28, the
+// count at 32 and the parameters at 40.
 //
 // Saving writes a temporary file next to the target and renames it over the target, so a reader
 // never sees a half-written network. Loading validates everything and throws std::runtime_error

@@ -30,7 +30,8 @@
 //     b_out   1      at 2n + w·n + w + (d − 1)(w² + w) + w
 //     walls   5F     at 2n + w·n + w + (d − 1)(w² + w) + w + 1  (x0, y0, x1, y1, r) per feature
 //     path    2 + P  after the walls, when P > 0 (velocity index, margin, κ_1 … κ_P)
-//     count          2n + w·n + w + (d − 1)(w² + w) + w + 1 + 5F [+ 2 + P]
+//             [+ 2]  with path_body: yaw's state index, the lean gain h
+//     count          2n + w·n + w + (d − 1)(w² + w) + w + 1 + 5F [+ 2 + P [+ 2]]
 //                    (paper net n 13, w 12, d 3: 519)
 //
 // Derivatives. With σ' = 1 − tanh² and σ'' = −2 tanh (1 − tanh²), backpropagation gives the
@@ -82,8 +83,30 @@
 // [[1, κ], [κ, κ²]] ⊗ ∇²_qψ. Their parameters follow the walls: the state index of the ball's
 // velocity x, the margin m, then κ_1 … κ_P (count 2 + P).
 //
-// Each feature's chain rule runs over six coordinates of z: p (2), v (2) and g (2). The Hessian
-// takes the slots among the first ND inputs (the actor's (τ, x) block never holds the goal).
+// The body's lean (MlpShape::path_body = 1, the Ballbot). A balancing robot cannot accelerate its
+// ball without first leaning the body that way, so where it will be depends on its lean as much as
+// on its velocity; with a look-ahead point that ignores the lean, V̂ has no gradient in the lean and
+// the actor's greedy input (−R⁻¹gᵀ∂ₓV̂, which for the Ballbot acts through the body) pushes the ball
+// against the body instead of leaning into the turn. With path_body the look-ahead point is that of
+// the body's centre of mass, approximately: with the lean's horizontal direction in the world,
+// Rz(yaw) (pitch, −roll) (the body's z axis tips towards +x with pitch and −y with roll), and a gain
+// h [m/rad] (roughly the height of the centre of mass over the ball centre),
+//
+//     q = p + κ v + h Rz(yaw) ((pitch, −roll) + κ (pitch rate, −roll rate))
+//
+// — the centre of mass and its velocity to first order in the lean, κ seconds ahead. Two numbers
+// follow κ_P: the state index b of yaw (pitch and roll follow it; their rates lie at b + 1 + vi and
+// b + 2 + vi, the state being [q; q̇] with q̇ from index vi) and h. With c, s = cos, sin(yaw),
+// A = h(pitch + κ ṗitch), B = −h(roll + κ ṙoll) the offset is o = (cA − sB, sA + cB); its Jacobian
+// is ∂o/∂yaw = (−o_y, o_x), ∂o/∂(pitch, ṗitch) = h (1, κ) ⊗ (c, s), ∂o/∂(roll, ṙoll) = h (1, κ) ⊗
+// (s, −c); its curvature lies in the yaw row and column only: ∂²o/∂yaw² = −o,
+// ∂²o/∂yaw∂(pitch, ṗitch) = h (1, κ) ⊗ (−s, c), ∂²o/∂yaw∂(roll, ṙoll) = h (1, κ) ⊗ (c, s). The
+// feature's Hessian is Jᵀ ∇²ψ J + Σ_m ∂ψ/∂q_m ∇²q_m.
+//
+// Each feature's chain rule runs over the coordinates of z it can depend on (its slots, ascending):
+// p (2), v (2) and g (2), or with path_body p, yaw, pitch, roll, v, the two lean rates and g (11).
+// The Hessian takes the slots among the first ND inputs (the actor's (τ, x) block never holds the
+// goal).
 //
 // Cost for the paper net (n 13, w 12, d 3, ND 11): 36 tanh, ~0.9k multiply-adds for the value and
 // gradient, ~3.2k for the tangents and ~2.4k for the Hessian's upper triangle; about 1 µs per call
@@ -105,7 +128,7 @@ constexpr int kMaxMlpDepth = 4;
 constexpr int kMaxMlpFeatures = 4;        // wall-clearance features (one per wall segment)
 constexpr int kMaxPathFeatures = 2;       // path-length features (look-ahead times)
 constexpr int kMaxNetFeatures = kMaxMlpFeatures + kMaxPathFeatures;
-constexpr int kFeatureSlots = 6;          // the coordinates a feature depends on: p, v, g
+constexpr int kFeatureSlots = 11;         // the most coordinates a feature depends on (with path_body)
 constexpr double kWallFeatureSmoothing = 0.01;  // ε of φ_j and ψ_p [m]
 static_assert(kMaxMlpWidth >= kMaxMlpInputs, "an activation buffer also holds the input");
 
@@ -115,6 +138,7 @@ struct MlpShape {
   int32_t depth;         // number of hidden (tanh) layers
   int32_t features = 0;  // wall-clearance features appended to the input (0: none)
   int32_t path_features = 0;  // path-length features round those walls, after them (0: none)
+  int32_t path_body = 0;      // 1: their look-ahead point follows the body's lean (Ballbot)
 };
 
 // N: the first layer's fan-in, raw inputs and features.
@@ -124,6 +148,7 @@ DMPC_HD bool mlp_shape_valid(const MlpShape& s) {
   return s.inputs >= 1 && s.features >= 0 && s.features <= kMaxMlpFeatures &&
          (s.features == 0 || s.inputs >= 3) && s.path_features >= 0 &&
          s.path_features <= kMaxPathFeatures && (s.path_features == 0 || (s.features >= 1 && s.inputs >= 7)) &&
+         (s.path_body == 0 || (s.path_body == 1 && s.path_features > 0 && s.inputs >= 13)) &&
          mlp_network_inputs(s) <= kMaxMlpInputs &&
          s.width >= 1 && s.width <= kMaxMlpWidth && s.depth >= 1 && s.depth <= kMaxMlpDepth;
 }
@@ -145,11 +170,11 @@ DMPC_HD int mlp_output_offset(const MlpShape& s) { return mlp_weight_offset(s, s
 // Offset of the wall segments of the features (5 numbers each).
 DMPC_HD int mlp_walls_offset(const MlpShape& s) { return mlp_output_offset(s) + s.width + 1; }
 
-// Offset of the path features' parameters: velocity index, margin, κ_1 … κ_P.
+// Offset of the path features' parameters: velocity index, margin, κ_1 … κ_P [, yaw index, lean gain].
 DMPC_HD int mlp_path_offset(const MlpShape& s) { return mlp_walls_offset(s) + 5 * s.features; }
 
 DMPC_HD int mlp_parameter_count(const MlpShape& s) {
-  return mlp_path_offset(s) + (s.path_features > 0 ? 2 + s.path_features : 0);
+  return mlp_path_offset(s) + (s.path_features > 0 ? 2 + s.path_features + 2 * s.path_body : 0);
 }
 
 template <typename T, int ND>
@@ -317,27 +342,43 @@ DMPC_HD T path_length(const T* walls, int nwalls, T margin, T qx, T qy, T gx, T 
   return sq + rest;
 }
 
-// The input indices of the six coordinates a feature depends on (p, v, g; see the header
-// comment); v's slots repeat p's when the network has no path features.
+// The input indices of the coordinates the features depend on (see the header comment), ascending;
+// returns their number: 6 (p, v, g; v's slots repeat p's when the network has no path features)
+// or 11 with path_body (p, yaw, pitch, roll, v, pitch rate, roll rate, g).
 template <typename T>
-DMPC_HD void mlp_feature_slots(const MlpShape& s, const T* params, int* slot) {
+DMPC_HD int mlp_feature_slots(const MlpShape& s, const T* params, int* slot) {
   const int vi = s.path_features > 0 ? static_cast<int>(params[mlp_path_offset(s)]) : 0;
   slot[0] = 1;
   slot[1] = 2;
+  if (s.path_body) {
+    const int b = static_cast<int>(params[mlp_path_offset(s) + 2 + s.path_features]);
+    slot[2] = 1 + b;  // yaw
+    slot[3] = 2 + b;  // pitch
+    slot[4] = 3 + b;  // roll
+    slot[5] = 1 + vi;
+    slot[6] = 2 + vi;
+    slot[7] = 2 + b + vi;  // pitch rate
+    slot[8] = 3 + b + vi;  // roll rate
+    slot[9] = s.inputs - 2;
+    slot[10] = s.inputs - 1;
+    return 11;
+  }
   slot[2] = 1 + vi;
   slot[3] = 2 + vi;
   slot[4] = s.inputs - 2;
   slot[5] = s.inputs - 1;
+  return 6;
 }
 
 // The normalised network input z̃' (raw inputs, then the features) and 1/scale; with fgrad and
-// fhess given, also each feature's gradient and Hessian over the six slots of mlp_feature_slots
-// (one evaluation of each feature).
+// fhess given, also each feature's gradient and Hessian over the slots of mlp_feature_slots (one
+// evaluation of each feature; entries beyond the slot count are left alone).
 template <typename T>
 DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T* normalised,
                            T* inv_scale, T (*fgrad)[kFeatureSlots] = nullptr,
                            T (*fhess)[kFeatureSlots][kFeatureSlots] = nullptr) {
   const int n = mlp_network_inputs(s);
+  const int ns = s.path_body ? 11 : 6;  // mlp_feature_slots' count
   const T* offset = params;
   const T* scale = params + n;
   for (int i = 0; i < n; ++i) inv_scale[i] = T(1) / scale[i];
@@ -347,32 +388,103 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
     const int i = s.inputs + j;
     T g2[2], h2[2][2];
     const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? g2 : nullptr, fgrad ? h2 : nullptr);
-    if (fgrad) {  // φ depends on p only: its v and g slots are zero
-      for (int a = 0; a < kFeatureSlots; ++a) {
+    if (fgrad) {  // φ depends on p only: its other slots are zero
+      for (int a = 0; a < ns; ++a) {
         fgrad[j][a] = a < 2 ? g2[a] : T(0);
-        for (int b = 0; b < kFeatureSlots; ++b) fhess[j][a][b] = a < 2 && b < 2 ? h2[a][b] : T(0);
+        for (int b = 0; b < ns; ++b) fhess[j][a][b] = a < 2 && b < 2 ? h2[a][b] : T(0);
       }
     }
     normalised[i] = (phi - offset[i]) * inv_scale[i];
   }
   if (s.path_features > 0) {
     const T* path = params + mlp_path_offset(s);
-    int slot[kFeatureSlots];
+    int slot[kFeatureSlots] = {};
     mlp_feature_slots(s, params, slot);
-    const T vx = input[slot[2]], vy = input[slot[3]], gx = input[slot[4]], gy = input[slot[5]];
+    const int vs = s.path_body ? 5 : 2;  // the velocity's first slot
+    const T vx = input[slot[vs]], vy = input[slot[vs + 1]], gx = input[slot[ns - 2]], gy = input[slot[ns - 1]];
     for (int k = 0; k < s.path_features; ++k) {
       const int j = s.features + k, i = s.inputs + j;
       const T kappa = path[2 + k];
+      T qx = input[1] + kappa * vx, qy = input[2] + kappa * vy;
+      // The lean's offset o = Rz(yaw) (A, B) (header comment), kept for the chain rule.
+      T cy = T(0), sy = T(0), ox = T(0), oy = T(0);
+      if (s.path_body) {
+        const T h = path[2 + s.path_features + 1];
+        cy = cos(input[slot[2]]);
+        sy = sin(input[slot[2]]);
+        const T A = h * (input[slot[3]] + kappa * input[slot[7]]);
+        const T B = -h * (input[slot[4]] + kappa * input[slot[8]]);
+        ox = cy * A - sy * B;
+        oy = sy * A + cy * B;
+        qx += ox;
+        qy += oy;
+      }
       T g4[4], h4[4][4];
-      const T psi = path_length<T>(walls, s.features, path[1], input[1] + kappa * vx, input[2] + kappa * vy, gx, gy,
+      const T psi = path_length<T>(walls, s.features, path[1], qx, qy, gx, gy,
                                    fgrad ? g4 : nullptr, fgrad ? h4 : nullptr);
-      if (fgrad) {
+      if (fgrad && s.path_body) {
+        // J: ∂(q_x, q_y, g_x, g_y)/∂slot; Q_m: ∂²q_m/∂slot² (yaw's row and column only).
+        const T h = path[2 + s.path_features + 1];
+        T J[4][kFeatureSlots];
+        for (int m = 0; m < 4; ++m)
+          for (int a = 0; a < ns; ++a) J[m][a] = T(0);
+        J[0][0] = J[1][1] = T(1);
+        J[0][5] = J[1][6] = kappa;
+        J[2][9] = J[3][10] = T(1);
+        J[0][2] = -oy;  // yaw
+        J[1][2] = ox;
+        J[0][3] = h * cy;  // pitch, and κ times it for its rate
+        J[1][3] = h * sy;
+        J[0][4] = h * sy;  // roll
+        J[1][4] = -h * cy;
+        for (int m = 0; m < 2; ++m) {
+          J[m][7] = kappa * J[m][3];
+          J[m][8] = kappa * J[m][4];
+        }
+        // ∂²q/∂yaw∂(pitch, roll, rates): the yaw derivative of their Jacobian columns.
+        T Qy[2][kFeatureSlots];
+        for (int m = 0; m < 2; ++m)
+          for (int a = 0; a < ns; ++a) Qy[m][a] = T(0);
+        Qy[0][2] = -ox;
+        Qy[1][2] = -oy;
+        Qy[0][3] = -h * sy;
+        Qy[1][3] = h * cy;
+        Qy[0][4] = h * cy;
+        Qy[1][4] = h * sy;
+        for (int m = 0; m < 2; ++m) {
+          Qy[m][7] = kappa * Qy[m][3];
+          Qy[m][8] = kappa * Qy[m][4];
+        }
+        T HJ[4][kFeatureSlots];  // ∇²ψ J
+        for (int m = 0; m < 4; ++m)
+          for (int b = 0; b < ns; ++b) {
+            T acc = T(0);
+            for (int r = 0; r < 4; ++r) acc += h4[m][r] * J[r][b];
+            HJ[m][b] = acc;
+          }
+        for (int a = 0; a < ns; ++a) {
+          T ga = T(0);
+          for (int m = 0; m < 4; ++m) ga += g4[m] * J[m][a];
+          fgrad[j][a] = ga;
+          for (int b = 0; b < ns; ++b) {
+            T acc = T(0);
+            for (int m = 0; m < 4; ++m) acc += J[m][a] * HJ[m][b];
+            fhess[j][a][b] = acc;
+          }
+        }
+        // Σ_m ∂ψ/∂q_m ∇²q_m: the yaw row and column (yaw's slot is 2).
+        for (int a = 0; a < ns; ++a) {
+          const T add = g4[0] * Qy[0][a] + g4[1] * Qy[1][a];
+          fhess[j][2][a] += add;
+          if (a != 2) fhess[j][a][2] += add;
+        }
+      } else if (fgrad) {
         // Slot a (p, v, g; x and y each) moves (q, g) coordinate m[a] by factor c[a]: q = p + κ v.
-        const int m[kFeatureSlots] = {0, 1, 0, 1, 2, 3};
-        const T c[kFeatureSlots] = {T(1), T(1), kappa, kappa, T(1), T(1)};
-        for (int a = 0; a < kFeatureSlots; ++a) {
+        const int m[6] = {0, 1, 0, 1, 2, 3};
+        const T c[6] = {T(1), T(1), kappa, kappa, T(1), T(1)};
+        for (int a = 0; a < 6; ++a) {
           fgrad[j][a] = c[a] * g4[m[a]];
-          for (int b = 0; b < kFeatureSlots; ++b) fhess[j][a][b] = c[a] * c[b] * h4[m[a]][m[b]];
+          for (int b = 0; b < 6; ++b) fhess[j][a][b] = c[a] * c[b] * h4[m[a]][m[b]];
         }
       }
       normalised[i] = (psi - offset[i]) * inv_scale[i];
@@ -416,11 +528,11 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   T inv_scale[kMaxMlpInputs];
   T normalised[kMaxMlpInputs];
   T t[kMaxMlpDepth][kMaxMlpWidth];
-  // The features' gradients and Hessians over their six coordinate slots (p, v, g).
+  // The features' gradients and Hessians over their coordinate slots (p, v, g [and the lean]).
   T fgrad[kMaxNetFeatures][kFeatureSlots], fhess[kMaxNetFeatures][kFeatureSlots][kFeatureSlots];
   int slot[kFeatureSlots];
   detail::mlp_normalise(s, params, input, normalised, inv_scale, fgrad, fhess);
-  detail::mlp_feature_slots(s, params, slot);
+  const int ns = detail::mlp_feature_slots(s, params, slot);
   const int nf = s.features + s.path_features;
   for (int l = 0; l < d; ++l) {
     detail::mlp_tanh_layer(params + mlp_weight_offset(s, l + 1), params + mlp_bias_offset(s, l + 1),
@@ -462,7 +574,7 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   T fg[kMaxNetFeatures];
   for (int j = 0; j < nf; ++j) {
     fg[j] = g[raw + j] * inv_scale[raw + j];
-    for (int a = 0; a < kFeatureSlots; ++a) out.grad[slot[a]] += fg[j] * fgrad[j][a];
+    for (int a = 0; a < ns; ++a) out.grad[slot[a]] += fg[j] * fgrad[j][a];
   }
 
   // Tangents Zx_l (ping-pong buffers) and the Hessian's upper triangle.
@@ -476,7 +588,7 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
       for (int j = 0; j < ND; ++j) Z[0][k][j] = j < raw ? W1[k * n + j] * inv_scale[j] : T(0);
       for (int f = 0; f < nf; ++f) {
         const T a = W1[k * n + raw + f] * inv_scale[raw + f];
-        for (int q = 0; q < kFeatureSlots; ++q)
+        for (int q = 0; q < ns; ++q)
           if (slot[q] < ND) Z[0][k][slot[q]] += a * fgrad[f][q];
       }
     }
@@ -528,11 +640,11 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
       }
     }
   }
-  // The features' own curvature; slots are ascending (p < v < g), so (slot a, slot b) with a ≤ b lies
-  // in the upper triangle, and a repeated slot (v = p without path features) adds zeros.
+  // The features' own curvature; slots are ascending, so (slot a, slot b) with a ≤ b lies in the
+  // upper triangle, and a repeated slot (v = p without path features) adds zeros.
   for (int f = 0; f < nf; ++f)
-    for (int a = 0; a < kFeatureSlots; ++a)
-      for (int b = 0; b < kFeatureSlots; ++b)
+    for (int a = 0; a < ns; ++a)
+      for (int b = 0; b < ns; ++b)
         if (slot[a] < ND && slot[b] < ND && slot[a] <= slot[b] && (a <= b || slot[a] < slot[b]))
           H[slot[a]][slot[b]] += fg[f] * fhess[f][a][b];
   for (int i = 0; i < ND; ++i) {

@@ -12,7 +12,8 @@ ValueNetImpl::ValueNetImpl(MlpShape shape) : shape_(shape) {
   offset_ = register_buffer("offset", torch::zeros({n}));
   scale_ = register_buffer("scale", torch::ones({n}));
   if (shape.features > 0) walls_ = register_buffer("walls", torch::zeros({shape.features, 5}));
-  if (shape.path_features > 0) path_ = register_buffer("path", torch::zeros({2 + shape.path_features}));
+  if (shape.path_features > 0)
+    path_ = register_buffer("path", torch::zeros({2 + shape.path_features + 2 * shape.path_body}));
   int64_t fan_in = n;
   for (int l = 0; l < shape.depth; ++l) {
     hidden_.push_back(register_module("hidden" + std::to_string(l),
@@ -46,8 +47,9 @@ torch::Tensor ValueNetImpl::forward(const torch::Tensor& z) {
 }
 
 void ValueNetImpl::append_path_features(const torch::Tensor& z, std::vector<torch::Tensor>& parts) const {
-  // ψ_k(p + κ_k v, g) of core/value_mlp.hpp. Which way is active (straight, or round which
-  // waypoint) is a discrete choice, made without gradient; the length is then differentiable.
+  // ψ_k(p + κ_k v [+ the lean's offset], g) of core/value_mlp.hpp. Which way is active (straight,
+  // or round which waypoint) is a discrete choice, made without gradient; the length is then
+  // differentiable.
   const int64_t vi = static_cast<int64_t>(path_[0].item<double>());
   const double margin = path_[1].item<double>();
   const int64_t inputs = z.size(1);
@@ -71,7 +73,17 @@ void ValueNetImpl::append_path_features(const torch::Tensor& z, std::vector<torc
   }
   for (int k = 0; k < shape_.path_features; ++k) {
     const double kappa = path_[2 + k].item<double>();
-    const torch::Tensor q = p + kappa * v;
+    torch::Tensor q = p + kappa * v;
+    if (shape_.path_body) {
+      // h Rz(yaw) ((pitch, −roll) + κ (pitch rate, −roll rate)); yaw, pitch, roll at b … b + 2.
+      const int64_t b = static_cast<int64_t>(path_[2 + shape_.path_features].item<double>());
+      const double h = path_[3 + shape_.path_features].item<double>();
+      const torch::Tensor yaw = z.select(1, 1 + b);
+      const torch::Tensor A = h * (z.select(1, 2 + b) + kappa * z.select(1, 2 + b + vi));
+      const torch::Tensor B = -h * (z.select(1, 3 + b) + kappa * z.select(1, 3 + b + vi));
+      const torch::Tensor c = torch::cos(yaw), sn = torch::sin(yaw);
+      q = q + torch::stack({c * A - sn * B, sn * A + c * B}, 1);
+    }
     torch::Tensor blocked;
     {
       torch::NoGradGuard no_grad;

@@ -33,7 +33,7 @@ class ValueNetImpl : public torch::nn::Module {
   MlpShape shape_;
   torch::Tensor offset_, scale_;  // buffers: part of the state, not trained
   torch::Tensor walls_;           // buffer [features, 5] (x0, y0, x1, y1, r) when there are features
-  torch::Tensor path_;            // buffer [2 + P] (velocity index, margin, κ_1 … κ_P) with path features
+  torch::Tensor path_;            // buffer [2 + P (+ 2)] (velocity index, margin, κ_1 … κ_P [, yaw index, lean gain])
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear output_{nullptr};
 };

@@ -155,12 +155,16 @@ MlpShape critic_shape(const RunConfig& c) {
                              std::to_string(kMaxPathFeatures));
   if (path > 0 && features == 0)
     throw std::runtime_error("critic.path_lookahead needs critic.wall_features = true and at least one wall");
-  return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth, features, path};
+  const int32_t body = c.critic.path_body_gain > 0 ? 1 : 0;
+  if (body && path == 0) throw std::runtime_error("critic.path_body_gain needs critic.path_lookahead");
+  if (body && body_index(c.env.system) < 0)
+    throw std::runtime_error("critic.path_body_gain: the " + c.env.system + " has no body to lean (set it to 0)");
+  return {state_dim(c.env.system) + 3, c.critic.width, c.critic.depth, features, path, body};
 }
 
 // The initial critic's normalisation (the configured one, then offset 0.5, scale 0.5 m per wall
 // feature) and its features' segments (x0, y0, x1, y1, collision radius), then the path features'
-// parameters (velocity index, margin, look-ahead times).
+// parameters (velocity index, margin, look-ahead times [, yaw index, lean gain]).
 void critic_init_inputs(const RunConfig& c, std::vector<double>& offset, std::vector<double>& scale,
                         std::vector<double>& walls) {
   const MlpShape shape = critic_shape(c);
@@ -181,6 +185,10 @@ void critic_init_inputs(const RunConfig& c, std::vector<double>& offset, std::ve
       offset.push_back(1.5);
       scale.push_back(1.0);
       walls.push_back(kappa);
+    }
+    if (shape.path_body) {
+      walls.push_back(body_index(c.env.system));
+      walls.push_back(c.critic.path_body_gain);
     }
   }
 }
@@ -583,6 +591,8 @@ class Trainer {
   }
 
   int64_t iteration() const { return iteration_; }
+  // The mean TD term of the last update phase (the loss less the HJB terms; this process's minibatches).
+  double td_loss() const { return td_loss_; }
 
   // One learning iteration: collect B episodes (on every process), update the critic, publish the
   // target. stats and loss are over all processes.
@@ -1155,7 +1165,7 @@ class Trainer {
     if (replay_.size == 0 || cfg_.train.minibatches == 0) return std::numeric_limits<double>::quiet_NaN();
     const bool poison = hooks_.fail_with_nan && comm_.rank() == hooks_.fail_rank &&
                         iteration_ + 1 == hooks_.fail_iteration;
-    double loss_sum = 0;
+    double loss_sum = 0, td_sum = 0;
     for (int64_t k = 0; k < cfg_.train.minibatches; ++k) {
       const torch::Tensor idx = replay_.sample_indices(cfg_.env.seed, static_cast<uint32_t>(iteration_),
                                                        static_cast<uint32_t>(k), cfg_.train.minibatch_size,
@@ -1168,21 +1178,22 @@ class Trainer {
         y = replay_.partial.index_select(0, idx) +
             replay_.bootstrap.index_select(0, idx) * replay_.discount.index_select(0, idx) * boot;
       }
-      torch::Tensor loss;
+      torch::Tensor loss, td;
       if (cfg_.critic.hjb_weight > 0) {
         torch::Tensor zg = z.detach().clone();
         const Collocation extra = collocation_points(static_cast<uint32_t>(k));
         if (extra.interior.size(0) > 0) zg = torch::cat({zg, extra.interior.to(zg.device(), zg.scalar_type())});
         zg.requires_grad_(true);
         const torch::Tensor v = critic_->forward(zg);
-        loss = torch::mse_loss(v.narrow(0, 0, z.size(0)), y) +
-               cfg_.critic.hjb_weight * hjb_residual(zg, v).pow(2).mean();
+        td = torch::mse_loss(v.narrow(0, 0, z.size(0)), y);
+        loss = td + cfg_.critic.hjb_weight * hjb_residual(zg, v).pow(2).mean();
         if (extra.boundary.size(0) > 0)
           loss = loss + cfg_.critic.hjb_boundary_weight *
                             torch::mse_loss(critic_->forward(extra.boundary.to(z.device(), z.scalar_type())),
                                             extra.boundary_value.to(z.device(), z.scalar_type()));
       } else {
         loss = torch::mse_loss(critic_->forward(z), y);
+        td = loss;
       }
       if (poison) loss = loss * std::numeric_limits<float>::quiet_NaN();
       optimizer_.zero_grad();
@@ -1195,10 +1206,12 @@ class Trainer {
                                  std::to_string(iteration_ + 1) + ", minibatch " + std::to_string(k + 1) +
                                  (poison ? " (injected by --inject-failure)" : ""));
       loss_sum += (comm_.distributed() || has_nccl()) ? average_gradients(local) : local;
+      td_sum += td.item<double>();
       optimizer_.step();
       polyak_update(target_, critic_, cfg_.critic.polyak);
     }
     publish_target();
+    td_loss_ = td_sum / static_cast<double>(cfg_.train.minibatches);
     return loss_sum / static_cast<double>(cfg_.train.minibatches);
   }
 
@@ -1218,6 +1231,7 @@ class Trainer {
   BatchActor<System> actor_;
   std::vector<double> target_flat_;
   int64_t iteration_ = 0, env_steps_ = 0, episodes_ = 0;
+  double td_loss_ = std::numeric_limits<double>::quiet_NaN();  // the last update phase's TD term (this process's)
 #ifdef DMPC_WITH_CUDA
   // backend cuda: the episodes run on the GPU in float32 (cuda/device_rollout.hpp)
   using DeviceSystem = typename System::template Rebind<float>;
@@ -1370,11 +1384,14 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
     std::ostringstream j, c;
     j << "{\"iteration\": " << it << ", \"env_steps\": " << trainer.env_steps()
       << ", \"episodes\": " << trainer.episodes() << ", \"critic_loss\": " << json_number(loss)
+      << ", \"critic_td_loss\": " << json_number(trainer.td_loss())
       << ", \"train_success_rate\": " << json_number(stats.success)
       << ", \"train_collision_rate\": " << json_number(stats.collision)
       << ", \"train_fall_rate\": " << json_number(stats.fall)
       << ", \"train_mean_cost\": " << json_number(stats.cost)
-      << ", \"steps_per_second\": " << json_number(sps) << ", \"wall_time\": " << json_number(wall);
+      << ", \"steps_per_second\": " << json_number(sps) << ", \"wall_time\": " << json_number(wall)
+      << ", \"collect_seconds\": " << json_number(stats.collect_seconds)
+      << ", \"update_seconds\": " << json_number(stats.update_seconds);
     c << it << "," << trainer.env_steps() << "," << trainer.episodes() << "," << json_number(loss)
       << "," << json_number(stats.success) << "," << json_number(stats.collision) << ","
       << json_number(stats.fall) << "," << json_number(stats.cost) << "," << json_number(sps) << ","

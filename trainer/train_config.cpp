@@ -30,6 +30,7 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.wall_features = r.boolean("critic.wall_features", c.wall_features);
   c.path_lookahead = r.numbers("critic.path_lookahead", c.path_lookahead, 0, 0.0, 10.0, /*allow_empty=*/true);
   c.path_margin = r.number("critic.path_margin", c.path_margin, 0.0, 10.0);
+  c.path_body_gain = r.number("critic.path_body_gain", c.path_body_gain, 0.0, 10.0);
   c.hjb_weight = r.number("critic.hjb_weight", c.hjb_weight, 0.0, 1e6);
   c.hjb_collocation = r.number("critic.hjb_collocation", c.hjb_collocation, 0.0, 100.0);
   c.hjb_boundary_weight = r.number("critic.hjb_boundary_weight", c.hjb_boundary_weight, 0.0, 1e6);

@@ -33,6 +33,11 @@ struct CriticSettings {
   // something — becomes one input, instead of a ridge and a direction field the network must build.
   std::vector<double> path_lookahead;
   double path_margin = 0.1;  // [m]
+  // Ballbot: > 0 makes the look-ahead point follow the body's lean, p + κ v + h Rz(yaw) ((pitch,
+  // −roll) + κ (their rates)) with this h [m/rad] (core/value_mlp.hpp, path_body): V̂ then varies
+  // with the lean the way the ball's future position does, and the actor's greedy input leans the
+  // body into the way round instead of pushing the ball against it. 0: p + κ v.
+  double path_body_gain = 0.0;
   // Weight w of the HJB residual in the critic's loss (0: TD only, as the paper). With it every
   // minibatch also fits the actor's running cost (Eq. 14) to the task's:
   //   loss = mean (y − V̂)² + w · mean (l̂(τ, s, g) − q(s, g))²,

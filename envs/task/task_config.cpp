@@ -40,6 +40,12 @@ int velocity_index(const std::string& system) {
   throw ConfigError("unknown system \"" + system + "\" (expected ballbot or point_mass)");
 }
 
+int body_index(const std::string& system) {
+  if (system == "ballbot") return 2;  // Ballbot::kYaw; pitch and roll follow it
+  if (system == "point_mass") return -1;
+  throw ConfigError("unknown system \"" + system + "\" (expected ballbot or point_mass)");
+}
+
 EnvConfig read_env_config(ConfigReader& r) {
   EnvConfig c;
   c.seed = static_cast<uint64_t>(

@@ -47,5 +47,7 @@ int input_dim(const std::string& system);
 int state_dim(const std::string& system);
 // State index of the ball's velocity x (y follows it): 5 for the Ballbot, 2 for the point mass.
 int velocity_index(const std::string& system);
+// The state index of the body's yaw (pitch and roll follow it), or −1 for a system without a body.
+int body_index(const std::string& system);
 
 }  // namespace dmpc

@@ -42,6 +42,7 @@ ValueNetwork random_network(MlpShape shape, uint64_t seed) {
     walls.push_back(shape.inputs == 13 ? 5.0 : 2.0);
     walls.push_back(0.1);
     for (int k = 0; k < shape.path_features; ++k) walls.push_back(0.4 * k);
+    if (shape.path_body) walls.insert(walls.end(), {2.0, 0.5});  // the Ballbot's yaw index, h = 0.5
   }
   ValueNetwork net = random_value_network(shape, seed, 2.0, offset, scale, walls);
   for (int l = 1; l <= shape.depth; ++l)
@@ -172,6 +173,14 @@ TEST(ValueMlp, ShapeAndParameterCountWithPathFeatures) {
   EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 3, 0, 1}));  // no walls to go round
   EXPECT_FALSE(mlp_shape_valid(MlpShape{7, 12, 3, 1, 3}));   // more than kMaxPathFeatures
   EXPECT_FALSE(mlp_shape_valid(MlpShape{5, 12, 3, 1, 1}));   // no velocity among the inputs
+  // Following the lean: two more parameters (yaw's index and the gain), a body among the inputs.
+  const MlpShape b{13, 12, 3, 1, 2, 1};
+  EXPECT_TRUE(mlp_shape_valid(b));
+  EXPECT_EQ(mlp_network_inputs(b), 16);
+  EXPECT_EQ(mlp_parameter_count(b), mlp_path_offset(b) + 6);
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{7, 12, 3, 1, 2, 1}));   // the point mass has no body
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 3, 1, 0, 1}));  // nothing to follow it
+  EXPECT_FALSE(mlp_shape_valid(MlpShape{13, 12, 3, 1, 2, 2}));
 }
 
 TEST(ValueMlp, WallClearanceIsTheDistanceToTheCollisionZone) {
@@ -253,6 +262,45 @@ TEST(ValueMlp, DerivativesWithPathFeaturesMatchCentralDifferences) {
   expect_derivatives_match<11>(MlpShape{13, 12, 3, 2, 1}, 17);  // two walls, κ = 0
   expect_derivatives_match<7>(MlpShape{7, 9, 2, 1, 2}, 18);     // the point mass, its full Hessian
   expect_derivatives_match<3>(MlpShape{7, 5, 2, 2, 2}, 19);     // a block that holds p but not v
+}
+
+TEST(ValueMlp, DerivativesWithPathFeaturesFollowingTheLeanMatchCentralDifferences) {
+  // q = p + κ v + h Rz(yaw)((pitch, −roll) + κ (rates)): eleven slots, yaw's curvature included.
+  expect_derivatives_match<11>(MlpShape{13, 12, 3, 1, 2, 1}, 20);  // the actor's (τ, x) block
+  expect_derivatives_match<13>(MlpShape{13, 12, 3, 1, 2, 1}, 21);  // the goal's rows too
+  expect_derivatives_match<11>(MlpShape{13, 12, 3, 2, 1, 1}, 22);  // two walls, κ = 0
+  expect_derivatives_match<5>(MlpShape{13, 9, 2, 1, 2, 1}, 23);    // a block ending at roll
+}
+
+// The look-ahead point of the lean, worked out by hand: yaw = π/2 turns the lean (pitch, −roll)
+// into (roll, pitch) in the world, so with h = 0.5, κ = 0.4 the point moves by
+// 0.5 · Rz(π/2) ((0.1 + 0.4 · 0.5), −(−0.2 + 0.4 · 0.25)) = 0.5 · (−0.1, 0.3) = (−0.05, 0.15)
+// from p + κ v.
+TEST(ValueMlp, PathFeatureFollowingTheLeanLooksAheadFromTheBody) {
+  const MlpShape shape{13, 4, 1, 1, 2, 1};
+  ValueNetwork net = random_network(shape, 31);
+  const int po = mlp_path_offset(shape), wo = mlp_walls_offset(shape);
+  const double wall[5] = {-0.6, 0.0, 0.6, 0.0, 0.25};
+  for (int i = 0; i < 5; ++i) net.params[static_cast<size_t>(wo + i)] = wall[i];
+  net.params[static_cast<size_t>(po + 1)] = 0.1;  // margin
+  net.params[static_cast<size_t>(po + 3)] = 0.4;  // κ_2 (κ_1 = 0)
+  net.params[static_cast<size_t>(po + 5)] = 0.5;  // h
+  const int n = mlp_network_inputs(shape);
+  for (int i = 0; i < n; ++i) {  // identity normalisation: the features come out as they are
+    net.params[static_cast<size_t>(i)] = 0.0;
+    net.params[static_cast<size_t>(n + i)] = 1.0;
+  }
+  // τ, px, py, yaw, pitch, roll, vx, vy, yaw rate, pitch rate, roll rate, gx, gy
+  const double z[13] = {2.0, 0.3, -0.8, M_PI / 2, 0.1, -0.2, 0.5, 1.0, 0.7, 0.5, 0.25, 0.1, 0.8};
+  double normalised[kMaxMlpInputs], inv_scale[kMaxMlpInputs];
+  detail::mlp_normalise<double>(shape, net.params.data(), z, normalised, inv_scale);
+  const double psi0 = detail::path_length<double>(wall, 1, 0.1, 0.3 + 0.5 * (-0.2), -0.8 + 0.5 * 0.1, 0.1, 0.8,
+                                                  nullptr, nullptr);
+  const double psi1 = detail::path_length<double>(wall, 1, 0.1, 0.3 + 0.4 * 0.5 - 0.05, -0.8 + 0.4 * 1.0 + 0.15,
+                                                  0.1, 0.8, nullptr, nullptr);
+  EXPECT_NEAR(normalised[14], psi0, 1e-12);
+  EXPECT_NEAR(normalised[15], psi1, 1e-12);
+  EXPECT_GT(std::fabs(psi1 - psi0), 0.1);  // the look-ahead moved the point measurably
 }
 
 // ψ of core/value_mlp.hpp against the shortest way round the task's wall worked out by hand: the
@@ -345,6 +393,9 @@ TEST(ValueMlp, FloatAgreesWithDoubleToFloatPrecision) {
   EXPECT_LT(e1, tol);
   EXPECT_LT(e2, tol);
   EXPECT_LT(e3, tol);
+  const double e4 = float_vs_double<11>(MlpShape{13, 12, 3, 1, 2, 1}, 14, 50);  // the lean's features
+  std::printf("  with path features following the lean: %.1e\n", e4);
+  EXPECT_LT(e4, tol);
 }
 
 // ---- random initialisation --------------------------------------------------------------------
@@ -494,6 +545,29 @@ TEST_F(ValueFileTest, NetworkWithPathFeaturesRoundTripsInTheThirdFormat) {
     ADD_FAILURE() << "a velocity index outside the state was saved";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("path.velocity_index"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ValueFileTest, NetworkWithPathFeaturesFollowingTheLeanRoundTripsInTheFourthFormat) {
+  const ValueNetwork net = random_network(MlpShape{13, 12, 3, 1, 2, 1}, 26);
+  const std::string p = path("body.bin");
+  save_value_network(p, net);
+  const std::vector<uint8_t> bytes = read_bytes(p);
+  ASSERT_EQ(bytes.size(), 40u + 8u * net.params.size() + 8u);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "DMPCVAL4");
+  EXPECT_EQ(bytes[24], 2);  // path features
+  EXPECT_EQ(bytes[28], 1);  // path_body
+  const ValueNetwork back = load_value_network(p);
+  EXPECT_EQ(back.shape.path_body, 1);
+  EXPECT_EQ(back.params, net.params);
+  // A yaw index that leaves the lean's rates outside the state is refused and named.
+  ValueNetwork bad = net;
+  bad.params[static_cast<size_t>(mlp_path_offset(bad.shape) + 4)] = 3;
+  try {
+    save_value_network(path("bad.bin"), bad);
+    ADD_FAILURE() << "a yaw index without room for the rates was saved";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("path.body_index"), std::string::npos) << e.what();
   }
 }
 

@@ -23,9 +23,12 @@ def metrics(run_dir):
         return [json.loads(line) for line in f if line.strip()]
 
 
+TIMING_FIELDS = ("wall_time", "steps_per_second", "collect_seconds", "update_seconds")
+
+
 def learning_fields(records):
     """Everything but the timings, which differ between any two runs."""
-    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_second")} for r in records]
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
 class Checks:

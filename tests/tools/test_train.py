@@ -233,4 +233,26 @@ with tempfile.TemporaryDirectory() as tmp:
                  train_args(os.path.join(tmp, "pf-bad2"), *walled, "--set", "critic.wall_features=true",
                             "--set", "critic.path_lookahead=[0.0,0.5,1.0]"), "critic.path_lookahead")
 
+    # Following the Ballbot's lean (critic.path_body_gain): a short Ballbot run with it trains,
+    # resumes exactly, and its checkpoint (a fourth-format value network) evaluates; the point mass
+    # has no body to lean and is refused.
+    lean = [*walled, *path, "--set", "env.system=ballbot", "--set", "env.batch=4", "--set", "task.duration=0.4",
+            "--set", "task.start.free_time_left=[0.2,0.4]",
+            "--set", "train.minibatches=10", "--set", "critic.path_body_gain=0.5"]
+    lb_full, lb_part = (os.path.join(tmp, n) for n in ("lb-full", "lb-part"))
+    r = run(*train_args(lb_full, *lean))
+    check("the Ballbot with path features following the lean trains", r.returncode == 0, r.stdout[-2000:] + r.stderr)
+    lb_records = metrics(lb_full) if r.returncode == 0 else []
+    run(*train_args(lb_part, *lean, "--stop-after", "1"))
+    r = run("train", "--out", lb_part, "--resume")
+    check("following the lean, resumed = uninterrupted",
+          r.returncode == 0 and len(lb_records) == 4 and learning_fields(metrics(lb_part)) == learning_fields(lb_records),
+          r.stderr)
+    r = run("eval", "--checkpoint", lb_full, "--out", os.path.join(tmp, "lb-eval.json"))
+    check("its checkpoint evaluates", r.returncode == 0 and os.path.exists(os.path.join(tmp, "lb-eval.json")),
+          r.stdout[-1000:] + r.stderr)
+    expect_error("following the lean on the point mass",
+                 train_args(os.path.join(tmp, "pf-bad3"), *walled, *path, "--set", "critic.path_body_gain=0.5"),
+                 "critic.path_body_gain")
+
 checks.finish("training")

@@ -256,6 +256,14 @@ TEST(CriticExport, PathFeaturesAgreeWithAutogradOfTheModule) {
   expect_features_agree(MlpShape{13, 12, 3, 1, 2}, {-0.6, 0.0, 0.6, 0.0, 0.25}, {5.0, 0.05, 0.0, 0.7});
 }
 
+// The look-ahead point following the Ballbot's lean (path_body): yaw rotates it, pitch, roll and
+// their rates move it, each with its exact first and second derivatives.
+TEST(CriticExport, PathFeaturesFollowingTheLeanAgreeWithAutogradOfTheModule) {
+  expect_features_agree(MlpShape{13, 12, 3, 1, 2, 1}, {-0.6, 0.0, 0.6, 0.0, 0.25},
+                        {5.0, 0.05, 0.0, 0.7, 2.0, 0.5});
+  expect_features_agree(MlpShape{13, 12, 3, 2, 1, 1}, kTwoWalls, {5.0, 0.1, 0.4, 2.0, 1.3});
+}
+
 TEST(CriticExport, PolyakMovesTheTargetByRho) {
   torch::manual_seed(4);
   const MlpShape shape{7, 8, 2};
