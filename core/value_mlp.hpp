@@ -87,18 +87,19 @@
 // ball without first leaning the body that way, so where it will be depends on its lean as much as
 // on its velocity; with a look-ahead point that ignores the lean, V̂ has no gradient in the lean and
 // the actor's greedy input (−R⁻¹gᵀ∂ₓV̂, which for the Ballbot acts through the body) pushes the ball
-// against the body instead of leaning into the turn. With path_body the look-ahead point is that of
-// the body's centre of mass, approximately: with the lean's horizontal direction in the world,
-// Rz(yaw) (pitch, −roll) (the body's z axis tips towards +x with pitch and −y with roll), and a gain
-// h [m/rad] (roughly the height of the centre of mass over the ball centre),
+// against the body instead of leaning into the turn. With path_body the look-ahead point moves with
+// the lean: with its horizontal direction in the world, Rz(yaw) (pitch, −roll) (the body's z axis
+// tips towards +x with pitch and −y with roll), and a length h [m/rad],
 //
 //     q = p + κ v + h Rz(yaw) ((pitch, −roll) + κ (pitch rate, −roll rate))
 //
-// — the centre of mass and its velocity to first order in the lean, κ seconds ahead. Two numbers
-// follow κ_P: the state index b of yaw (pitch and roll follow it; their rates lie at b + 1 + vi and
-// b + 2 + vi, the state being [q; q̇] with q̇ from index vi) and h. With c, s = cos, sin(yaw),
-// A = h(pitch + κ ṗitch), B = −h(roll + κ ṙoll) the offset is o = (cA − sB, sA + cB); its Jacobian
-// is ∂o/∂yaw = (−o_y, o_x), ∂o/∂(pitch, ṗitch) = h (1, κ) ⊗ (c, s), ∂o/∂(roll, ṙoll) = h (1, κ) ⊗
+// — to first order in the lean, the point h above the ball centre on the body's axis and its
+// velocity, κ seconds ahead (h ≈ 0.2 m puts it at the body's centre of mass; the training
+// configurations use larger h, which weigh the lean as the acceleration it is about to cause).
+// Two numbers follow κ_P: the state index b of yaw (pitch and roll follow it; their rates lie at
+// b + 1 + vi and b + 2 + vi, the state being [q; q̇] with q̇ from index vi) and h. With c, s = cos,
+// sin(yaw), A = h(pitch + κ ṗitch), B = −h(roll + κ ṙoll) the offset is o = (cA − sB, sA + cB); its
+// Jacobian is ∂o/∂yaw = (−o_y, o_x), ∂o/∂(pitch, ṗitch) = h (1, κ) ⊗ (c, s), ∂o/∂(roll, ṙoll) = h (1, κ) ⊗
 // (s, −c); its curvature lies in the yaw row and column only: ∂²o/∂yaw² = −o,
 // ∂²o/∂yaw∂(pitch, ṗitch) = h (1, κ) ⊗ (−s, c), ∂²o/∂yaw∂(roll, ṙoll) = h (1, κ) ⊗ (c, s). The
 // feature's Hessian is Jᵀ ∇²ψ J + Σ_m ∂ψ/∂q_m ∇²q_m.
@@ -112,8 +113,9 @@
 // gradient, ~3.2k for the tangents and ~2.4k for the Hessian's upper triangle; about 1 µs per call
 // in double and 0.8 µs in float on one core of the 2-core development VM (-O3, no -march), 0.25 µs
 // for the value alone. Runtime shape sizes bound every loop; the compile-time caps only size the
-// scratch arrays, which under nvcc make a stack frame of ~16 KB (double) / ~8 KB (float) per
-// thread for ND = 11.
+// scratch arrays, which under nvcc made a stack frame of ~16 KB (double) / ~8 KB (float) per
+// thread for ND = 11 with six feature slots; the eleven slots of path_body add ~4 KB / ~2 KB of
+// feature Hessians (untouched, so no memory traffic, unless a network has features).
 #pragma once
 
 #include <cstdint>
