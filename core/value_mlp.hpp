@@ -380,7 +380,8 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
                            T* inv_scale, T (*fgrad)[kFeatureSlots] = nullptr,
                            T (*fhess)[kFeatureSlots][kFeatureSlots] = nullptr) {
   const int n = mlp_network_inputs(s);
-  const int ns = s.path_body ? 11 : 6;  // mlp_feature_slots' count
+  int slot[kFeatureSlots] = {};
+  const int ns = mlp_feature_slots(s, params, slot);
   const T* offset = params;
   const T* scale = params + n;
   for (int i = 0; i < n; ++i) inv_scale[i] = T(1) / scale[i];
@@ -400,20 +401,18 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
   }
   if (s.path_features > 0) {
     const T* path = params + mlp_path_offset(s);
-    int slot[kFeatureSlots] = {};
-    mlp_feature_slots(s, params, slot);
     const int vs = s.path_body ? 5 : 2;  // the velocity's first slot
     const T vx = input[slot[vs]], vy = input[slot[vs + 1]], gx = input[slot[ns - 2]], gy = input[slot[ns - 1]];
+    // The lean (path_body): its gain and yaw's rotation, the same for every look-ahead time.
+    const T h = s.path_body ? path[3 + s.path_features] : T(0);
+    const T cy = s.path_body ? cos(input[slot[2]]) : T(0), sy = s.path_body ? sin(input[slot[2]]) : T(0);
     for (int k = 0; k < s.path_features; ++k) {
       const int j = s.features + k, i = s.inputs + j;
       const T kappa = path[2 + k];
       T qx = input[1] + kappa * vx, qy = input[2] + kappa * vy;
       // The lean's offset o = Rz(yaw) (A, B) (header comment), kept for the chain rule.
-      T cy = T(0), sy = T(0), ox = T(0), oy = T(0);
+      T ox = T(0), oy = T(0);
       if (s.path_body) {
-        const T h = path[2 + s.path_features + 1];
-        cy = cos(input[slot[2]]);
-        sy = sin(input[slot[2]]);
         const T A = h * (input[slot[3]] + kappa * input[slot[7]]);
         const T B = -h * (input[slot[4]] + kappa * input[slot[8]]);
         ox = cy * A - sy * B;
@@ -426,7 +425,6 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
                                    fgrad ? g4 : nullptr, fgrad ? h4 : nullptr);
       if (fgrad && s.path_body) {
         // J: ∂(q_x, q_y, g_x, g_y)/∂slot; Q_m: ∂²q_m/∂slot² (yaw's row and column only).
-        const T h = path[2 + s.path_features + 1];
         T J[4][kFeatureSlots];
         for (int m = 0; m < 4; ++m)
           for (int a = 0; a < ns; ++a) J[m][a] = T(0);

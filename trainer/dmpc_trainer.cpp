@@ -1162,10 +1162,14 @@ class Trainer {
   }
 
   double update_critic() {
-    if (replay_.size == 0 || cfg_.train.minibatches == 0) return std::numeric_limits<double>::quiet_NaN();
+    if (replay_.size == 0 || cfg_.train.minibatches == 0) {
+      td_loss_ = std::numeric_limits<double>::quiet_NaN();
+      return td_loss_;
+    }
     const bool poison = hooks_.fail_with_nan && comm_.rank() == hooks_.fail_rank &&
                         iteration_ + 1 == hooks_.fail_iteration;
-    double loss_sum = 0, td_sum = 0;
+    double loss_sum = 0;
+    torch::Tensor td_sum;  // summed on the critic's device, read once after the loop (no extra sync)
     for (int64_t k = 0; k < cfg_.train.minibatches; ++k) {
       const torch::Tensor idx = replay_.sample_indices(cfg_.env.seed, static_cast<uint32_t>(iteration_),
                                                        static_cast<uint32_t>(k), cfg_.train.minibatch_size,
@@ -1206,12 +1210,13 @@ class Trainer {
                                  std::to_string(iteration_ + 1) + ", minibatch " + std::to_string(k + 1) +
                                  (poison ? " (injected by --inject-failure)" : ""));
       loss_sum += (comm_.distributed() || has_nccl()) ? average_gradients(local) : local;
-      td_sum += td.item<double>();
+      const torch::Tensor td64 = td.detach().to(torch::kFloat64);
+      td_sum = td_sum.defined() ? td_sum + td64 : td64;
       optimizer_.step();
       polyak_update(target_, critic_, cfg_.critic.polyak);
     }
     publish_target();
-    td_loss_ = td_sum / static_cast<double>(cfg_.train.minibatches);
+    td_loss_ = td_sum.item<double>() / static_cast<double>(cfg_.train.minibatches);
     return loss_sum / static_cast<double>(cfg_.train.minibatches);
   }
 
