@@ -44,6 +44,8 @@ ActorSettings read_actor_settings(ConfigReader& r) {
   a.ridge = r.number("actor.ridge", a.ridge, 0.0, 1e6);
   a.terminal_smoothing = r.positive_number("actor.terminal_smoothing", a.terminal_smoothing, 10.0);
   a.task_running_cost = r.boolean("actor.task_running_cost", a.task_running_cost);
+  a.final_task_running =
+      r.choice("actor.final_running_cost", "value", {"value", "task"}) == "task";
   a.upright = r.numbers("actor.upright_weights", a.upright, 5, 0.0, 1e9);
   a.tilt_barrier_weight = r.number("actor.tilt_barrier_weight", a.tilt_barrier_weight, 0.0, 1e9);
   a.tilt_free_angle = r.number("actor.tilt_free_angle", a.tilt_free_angle, 0.0, 1.5);
@@ -114,6 +116,7 @@ ActorCostParams<typename System::Scalar, System::kStateDim, System::kInputDim> m
   p.binary_goal_radius = T(binary_goal_radius);
   p.terminal_smoothing = T(a.terminal_smoothing);
   p.task_running_cost = a.task_running_cost;
+  p.final_task_running = a.final_task_running;
   return p;
 }
 

@@ -21,6 +21,7 @@ struct ActorSettings {
   double ridge = 1e-3;
   double terminal_smoothing = 0.05;
   bool task_running_cost = true;   // terminal mode: the task's running cost along the horizon (POLO)
+  bool final_task_running = false; // running+terminal: the task's running cost once H reaches T
   // Ballbot "stay upright" weights: pitch, roll, pitch rate, roll rate, yaw rate (actor only)
   std::vector<double> upright = {50.0, 50.0, 5.0, 5.0, 1.0};
   // Ballbot tilt barrier: ½ w max(0, |pitch or roll − balance| − free)² (0 = off)

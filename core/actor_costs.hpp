@@ -13,7 +13,10 @@
 //                     q is the task's own running cost, dense √(‖p − g‖² + ε²) — the smoothed
 //                     distance, so that value and derivatives agree — or binary (flat, no
 //                     derivatives); with task_running_cost = false, r = 0 and only φ counts)
-//   running+terminal  r = Eq. 14 of the paper,  φ = V̂(τ₀ − H, x, g)   (DMPC)
+//   running+terminal  r = Eq. 14 of the paper,  φ = V̂(τ₀ − H, x, g)   (DMPC); with
+//                     final_task_running, once the horizon reaches the episode's end (φ = q_f,
+//                     below) r = q(x) as in terminal mode: the remainder of the episode is then
+//                     posed exactly and V̂ drops out (beyond the paper; off by default)
 //
 // Eq. 14 with ∂_t = −∂_τ, p = ∂_x V̂, Ξ = g R⁻¹ gᵀ:
 //
@@ -127,6 +130,8 @@ struct ActorCostParams {
   T binary_goal_radius = T(0.15);
   T terminal_smoothing = T(0.05);    // ε of the smoothed distance [m]
   bool task_running_cost = true;     // terminal mode: r = the task's running cost (else r = 0)
+  bool final_task_running = false;   // running+terminal: r = the task's running cost once the
+                                     // horizon reaches the episode's end (else Eq. 14 throughout)
 };
 
 // Value functions the costs can use. Inputs z = [τ, x (nx), g (2)]; derivatives as
@@ -215,6 +220,12 @@ struct ActorCost {
   // multiply-add on the GPU leaves 1e-8 where the CPU's separate operations leave 0) and far
   // below a knot, the smallest nonzero remainder the shrinking horizon leaves.
   DMPC_HD bool terminal_is_task_cost() const { return tau0 - horizon() <= T(1e-3) * params->knot_dt; }
+  // With final_task_running, a horizon that reaches the episode's end poses the episode's remainder
+  // exactly (the task's running cost, its q_f, the model): V̂ has nothing left to approximate.
+  DMPC_HD bool final_is_exact() const {
+    return params->mode == ActorCostMode::kRunningTerminal && params->final_task_running &&
+           terminal_is_task_cost();
+  }
 
   DMPC_HD void value_input(T tau, const typename System::State& x, T* z) const {
     z[0] = tau;
@@ -230,6 +241,7 @@ struct ActorCost {
     if (p.mode == ActorCostMode::kQuadratic) return tracking.value(x);
     if (p.mode == ActorCostMode::kTerminal)
       return p.task_running_cost ? task_running(x, nullptr, nullptr) : T(0);
+    if (final_is_exact()) return task_running(x, nullptr, nullptr);
     ValueDerivatives<T, 1> v;  // value and gradient suffice here (Hessian over τ only: cheap)
     T z[NX + 3];
     value_input(tau0 - T(k) * p.knot_dt, x, z);
@@ -274,6 +286,8 @@ struct ActorCost {
     if (p.mode == ActorCostMode::kQuadratic) {
       r = tracking.value(x);
       tracking.accumulate(x, T(1), q.l_x, q.l_xx);
+    } else if (p.mode == ActorCostMode::kRunningTerminal && final_is_exact()) {
+      r = task_running(x, &q.l_x, &q.l_xx);
     } else if (p.mode == ActorCostMode::kRunningTerminal) {
       r = value_running_derivatives(k, x, lin, q.l_x, q.l_xx);
     } else if (p.mode == ActorCostMode::kTerminal && p.task_running_cost) {

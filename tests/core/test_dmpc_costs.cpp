@@ -233,6 +233,55 @@ TEST(DmpcCosts, TerminalModeChargesTheTaskRunningCost) {
   EXPECT_NEAR(cost.stage(3, x, u), 0.05 * control, 1e-14);
 }
 
+// final_running_cost = "task": once the horizon reaches the episode's end, the DMPC actor's
+// stage cost and its derivatives are the task's (those of the POLO terminal mode, whose φ is then
+// q_f as well); short of the end they stay Eq. 14's, the same as with the option off.
+TEST(DmpcCosts, FinalTaskRunningPosesTheEpisodesRemainderExactly) {
+  using Bot = Ballbot<double>;
+  const ValueNetwork net = random_value_network({13, 12, 3}, 4, 1.0);
+  ActorCostParams<double, 10, 3> dmpc_params, polo_params;
+  dmpc_params.mode = ActorCostMode::kRunningTerminal;
+  dmpc_params.knot_dt = polo_params.knot_dt = 0.02;
+  for (int j = 0; j < 3; ++j) dmpc_params.input_weight[j] = polo_params.input_weight[j] = 0.1;
+  polo_params = dmpc_params;
+  polo_params.mode = ActorCostMode::kTerminal;
+  ActorCostParams<double, 10, 3> paper_params = dmpc_params;  // the option off
+  dmpc_params.final_task_running = true;
+  const Bot bot;
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> torque(-3, 3);
+  // 0.4 s left with 20 knots of 0.02 s: the horizon reaches the end; 0.6 s left: it does not.
+  for (const double time_left : {0.4, 0.6}) {
+    const bool at_end = time_left < 0.5;
+    const MlpValue<double> v{net.shape, net.params.data()};
+    ActorCost<Bot> dmpc(bot, &dmpc_params, v, time_left, 0.1, 0.8, 20);
+    ActorCost<Bot> other(bot, at_end ? &polo_params : &paper_params, v, time_left, 0.1, 0.8, 20);
+    EXPECT_EQ(dmpc.final_is_exact(), at_end);
+    for (int n = 0; n < 10; ++n) {
+      const Bot::State x = sample_state<Bot>(rng);
+      Bot::Input u;
+      for (int j = 0; j < 3; ++j) u[j] = torque(rng);
+      Bot::Linearization lin;
+      ASSERT_TRUE(bot.linearize(x, lin));
+      CostQuadratic<double, 10, 3> a, b;
+      dmpc.stage_derivatives(n, x, u, lin, a);
+      other.stage_derivatives(n, x, u, lin, b);
+      EXPECT_EQ(dmpc.stage(n, x, u), other.stage(n, x, u));
+      EXPECT_EQ(a.l, b.l);
+      for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(a.l_x[i], b.l_x[i]) << i;
+        for (int j = 0; j < 10; ++j) EXPECT_EQ(a.l_xx(i, j), b.l_xx(i, j)) << i << "," << j;
+      }
+      EXPECT_EQ(dmpc.terminal(x), other.terminal(x));
+    }
+  }
+  // At the end, the stage cost is h·(‖p − g‖ smoothed + ½uᵀRu + l_stab), whatever V̂ says.
+  ActorCost<Bot> dmpc(bot, &dmpc_params, {net.shape, net.params.data()}, 0.4, 0.0, 0.8, 20);
+  Bot::State x = bot.rest_state(0.3, 0.4);  // 0.5 m from the goal (0, 0.8)
+  const Bot::Input u{1.0, 0.0, 0.0};
+  EXPECT_NEAR(dmpc.stage(0, x, u), 0.02 * (std::sqrt(0.25 + 0.0025) + 0.5 * 0.1), 1e-13);
+}
+
 // iLQR on a random tanh critic (not only on quadratics): every accepted iteration lowers J.
 TEST(DmpcCosts, IlqrDescendsOnARandomCritic) {
   using Bot = Ballbot<double>;

@@ -65,6 +65,9 @@ TEST(ActorConfig, DefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(a.hessian, b.hessian);
   EXPECT_EQ(a.ridge, b.ridge);
   EXPECT_EQ(a.terminal_smoothing, b.terminal_smoothing);
+  EXPECT_EQ(a.task_running_cost, b.task_running_cost);
+  EXPECT_EQ(a.final_task_running, b.final_task_running);
+  EXPECT_FALSE(a.final_task_running);
   EXPECT_EQ(a.upright, b.upright);
   EXPECT_EQ(a.ballbot_q, b.ballbot_q);
   EXPECT_EQ(a.ballbot_qf, b.ballbot_qf);
@@ -82,6 +85,8 @@ TEST(ActorConfig, DefaultFileEqualsBuiltInDefaults) {
 TEST(ActorConfig, BadValuesNameTheKey) {
   EXPECT_NE(load_error("[actor]\nhorizon = 1.01\n").find("actor.horizon"), std::string::npos);
   EXPECT_NE(load_error("[actor]\ncost = \"mppi\"\n").find("actor.cost"), std::string::npos);
+  EXPECT_NE(load_error("[actor]\nfinal_running_cost = \"eq14\"\n").find("actor.final_running_cost"),
+            std::string::npos);
   EXPECT_NE(load_error("[actor]\nupright_weights = [1, 2]\n").find("actor.upright_weights"),
             std::string::npos);
   EXPECT_NE(load_error("[actor.solver]\nalpha_decrease = 1.5\n").find("actor.solver.alpha_decrease"),
