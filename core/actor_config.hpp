@@ -23,10 +23,10 @@ struct ActorSettings {
   bool task_running_cost = true;   // terminal mode: the task's running cost along the horizon (POLO)
   bool final_task_running = false; // running+terminal: the task's running cost once H reaches T
   // Ballbot "stay upright" weights: pitch, roll, pitch rate, roll rate, yaw rate (actor only)
-  std::vector<double> upright = {50.0, 50.0, 5.0, 5.0, 1.0};
+  std::vector<double> upright = {1.0, 1.0, 0.1, 0.1, 0.1};
   // Ballbot tilt barrier: ½ w max(0, |pitch or roll − balance| − free)² (0 = off)
-  double tilt_barrier_weight = 0.0;
-  double tilt_free_angle = 0.3;
+  double tilt_barrier_weight = 5000.0;
+  double tilt_free_angle = 0.35;
   // quadratic mode: Q and Q_f per state, about the goal's rest state
   std::vector<double> ballbot_q = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};
   std::vector<double> ballbot_qf = {100, 100, 400, 0, 0, 40, 40, 40, 20, 20};

@@ -57,8 +57,8 @@ std::vector<std::string> join_negative_values(int argc, char** argv) {
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides,
-                          const char* system) {
-  ConfigReader reader = path.empty() ? ConfigReader::from_string("", "<defaults>")
+                          const char* system, const char* defaults) {
+  ConfigReader reader = path.empty() ? ConfigReader::from_string(defaults, "<defaults>")
                                      : ConfigReader::from_file(path);
   for (const std::string& s : overrides) reader.set_override(s);
   reader.set_override(std::string("env.system=\"") + system + "\"");

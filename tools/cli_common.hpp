@@ -30,10 +30,11 @@ std::vector<std::string> join_negative_values(int argc, char** argv);
 // A number with 17 significant digits (round-trips a double).
 std::string format_full(double v);
 
-// The configuration at `path` (the built-in defaults when empty) with `--set` overrides, read for
-// the named system: every command validates whole configurations the same way.
+// The configuration at `path` (when empty: the built-in defaults changed by the TOML text
+// `defaults`, e.g. paper_settings_toml() for the benchmarks) with `--set` overrides, read for the
+// named system: every command validates whole configurations the same way.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides,
-                          const char* system);
+                          const char* system, const char* defaults = "");
 
 // Calls f(system) with the named system in double precision.
 template <typename F>

@@ -91,7 +91,7 @@ template <typename System>
 int bench_actor(const System& sys, const BenchActorOptions& o) {
   if (o.backend == "cuda") return bench_actor_cuda<System>(o);
   constexpr int NX = System::kStateDim, NU = System::kInputDim;
-  const RunConfig run = load_run_config(o.config, o.overrides, System::kName);
+  const RunConfig run = load_run_config(o.config, o.overrides, System::kName, paper_settings_toml());
   const EnvConfig& env = run.env;
   const ActorSettings a = bench_actor_settings(run, o);
   const auto params = make_cost_params(sys, a, env.input_weight, env.task.cost, env.task.binary_goal_radius);
@@ -172,7 +172,7 @@ int bench_actor_cuda(const BenchActorOptions& o) {
   const std::string device = cuda_device_name();
   if (device.empty()) throw std::runtime_error("--backend cuda: no CUDA device");
   const S sys;
-  const RunConfig run = load_run_config(o.config, o.overrides, System::kName);
+  const RunConfig run = load_run_config(o.config, o.overrides, System::kName, paper_settings_toml());
   const ActorSettings a = bench_actor_settings(run, o);
   const auto params = make_cost_params(sys, a, run.env.input_weight, run.env.task.cost, run.env.task.binary_goal_radius);
   const ValueNetwork net = random_value_network(
@@ -285,7 +285,7 @@ void add_bench_command(CLI::App& app) {
   actor->add_option("--rounds", o->rounds, "timed rounds (the median is reported)")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
   actor->add_option("--width", o->width, "critic width")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpWidth}))->capture_default_str();
   actor->add_option("--depth", o->depth, "critic hidden layers")->check(CLI::Range(int64_t{1}, int64_t{kMaxMlpDepth}))->capture_default_str();
-  actor->add_option("--config", o->config, "configuration for the cost weights (default: built-in)");
+  actor->add_option("--config", o->config, "configuration for the cost weights (default: the paper's settings, configs/paper.toml)");
   actor->add_option("--set", o->overrides, "override a configuration key (repeatable)");
   actor->add_option("--layout", o->layout, "GPU actor layout (--backend cuda): thread_per_problem or knot_parallel")
       ->check(CLI::IsMember({"thread_per_problem", "knot_parallel"}))->capture_default_str();
@@ -325,7 +325,7 @@ struct BenchEnvOptions {
 template <typename System>
 int bench_env(const BenchEnvOptions& o) {
   constexpr int NU = System::kInputDim;
-  const RunConfig run = load_run_config("", {"task.fall_angle=1.5"}, System::kName);
+  const RunConfig run = load_run_config("", {"task.fall_angle=1.5"}, System::kName, paper_settings_toml());
   const size_t batch = static_cast<size_t>(o.batch);
   std::vector<double> seconds;
   int64_t integrated = 0;  // control steps integrated in the last round
@@ -475,7 +475,7 @@ void add_bench_train_command(CLI::App& bench) {
   t->add_option("--rounds", r->rounds, "timed training iterations")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
   t->add_option("--minibatches", r->minibatches, "critic minibatches per iteration")->check(CLI::Range(int64_t{0}, int64_t{1} << 20))->capture_default_str();
   t->add_flag("--baseline", r->baseline, "rank 0 first runs the same work alone: gives scaling_efficiency");
-  t->add_option("--config", r->config, "configuration (default: built-in)");
+  t->add_option("--config", r->config, "configuration (default: the paper's settings, configs/paper.toml)");
   t->add_option("--set", r->overrides, "override a configuration key (repeatable)");
   t->callback([r] { return bench_train_command(*r); });
 }

@@ -1293,6 +1293,60 @@ void truncate_metrics(const fs::path& path, int64_t iteration, bool csv) {
   write_atomic(path, kept);
 }
 
+// The run's best evaluation: the highest success rate, then the lowest mean cost, the earliest of
+// equals. The untrained critic's (iteration 0) is not a candidate.
+struct BestEval {
+  int64_t iteration = -1;  // -1: none yet
+  double wall_time = 0;
+  EvalSummary eval;
+  bool improved_by(const EvalSummary& e) const {
+    return iteration < 0 || e.success_rate > eval.success_rate ||
+           (e.success_rate == eval.success_rate && e.mean_cost < eval.mean_cost);
+  }
+};
+
+double json_field(const std::string& line, const char* key) {
+  const std::string quoted = std::string("\"") + key + "\": ";
+  const size_t p = line.find(quoted);
+  if (p == std::string::npos || line.compare(p + quoted.size(), 4, "null") == 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  return std::strtod(line.c_str() + p + quoted.size(), nullptr);
+}
+
+// The best evaluation among the records of metrics.jsonl (what a resumed run has seen so far).
+BestEval best_in_metrics(const fs::path& path) {
+  BestEval best;
+  if (!fs::exists(path)) return best;
+  std::istringstream in(read_text(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    const double it = json_field(line, "iteration");
+    const double success = json_field(line, "eval_success_rate");
+    if (!(it >= 1) || !std::isfinite(success)) continue;
+    EvalSummary e;
+    e.success_rate = success;
+    e.collision_rate = json_field(line, "eval_collision_rate");
+    e.fall_rate = json_field(line, "eval_fall_rate");
+    e.mean_cost = json_field(line, "eval_mean_cost");
+    e.mean_time_to_goal = json_field(line, "eval_mean_time_to_goal");
+    if (best.improved_by(e)) best = {static_cast<int64_t>(it), json_field(line, "wall_time"), e};
+  }
+  return best;
+}
+
+// checkpoints/best: a copy of the checkpoint just written for `iteration` (temporary name, then
+// renamed over the previous best), so that `dmpc eval --checkpoint RUN/checkpoints/best` works.
+void keep_as_best(const fs::path& run_dir, int64_t iteration) {
+  const fs::path dir = run_dir / "checkpoints";
+  char name[32];
+  std::snprintf(name, sizeof name, "iter-%06lld", static_cast<long long>(iteration));
+  const fs::path tmp = dir / ".tmp-best", best = dir / "best";
+  fs::remove_all(tmp);
+  fs::copy(dir / name, tmp, fs::copy_options::recursive);
+  fs::remove_all(best);
+  fs::rename(tmp, best);
+}
+
 std::string format_duration(double s) {
   char buf[32];
   if (s >= 3600) {
@@ -1322,6 +1376,7 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
                   static_cast<long long>(trainer.iteration()));
     }
   }
+  BestEval best = root && resume ? best_in_metrics(run_dir / "metrics.jsonl") : BestEval{};
   if (root && comm.distributed())
     std::printf("data parallel: %d processes x %lld environments (%lld in all), minibatches of %d x %lld\n",
                 comm.size(), static_cast<long long>(cfg.env.batch),
@@ -1411,7 +1466,14 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
     jsonl << j.str() << std::flush;
     csv << c.str() << std::flush;
 
-    if (it % cfg.train.checkpoint_every == 0 || it == total || stop_now) trainer.save_checkpoint(wall);
+    const bool new_best = eval_now && best.improved_by(ev);
+    if (new_best) best = {it, wall, ev};
+    if (it % cfg.train.checkpoint_every == 0 || it == total || stop_now) {
+      trainer.save_checkpoint(wall);
+      if (new_best) keep_as_best(run_dir, it);
+    } else if (new_best) {
+      fs::remove_all(run_dir / "checkpoints" / "best");  // a best between checkpoints has no copy
+    }
 
     // Progress.
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -1452,7 +1514,14 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
       << ", \"eval_success_rate\": " << json_number(last_eval.success_rate)
       << ", \"eval_collision_rate\": " << json_number(last_eval.collision_rate)
       << ", \"eval_fall_rate\": " << json_number(last_eval.fall_rate)
-      << ", \"eval_mean_cost\": " << json_number(last_eval.mean_cost) << "}\n";
+      << ", \"eval_mean_cost\": " << json_number(last_eval.mean_cost);
+  if (best.iteration > 0)
+    fin << ", \"best_eval\": {\"iteration\": " << best.iteration
+        << ", \"wall_time\": " << json_number(best.wall_time)
+        << ", \"eval_success_rate\": " << json_number(best.eval.success_rate)
+        << ", \"eval_collision_rate\": " << json_number(best.eval.collision_rate)
+        << ", \"eval_mean_cost\": " << json_number(best.eval.mean_cost) << "}";
+  fin << "}\n";
   write_atomic(run_dir / "FINISHED", fin.str());
   std::printf("\n  %-22s %s\n", "run", run_dir.string().c_str());
   std::printf("  %-22s %lld\n", "iterations", static_cast<long long>(trainer.iteration()));
@@ -1466,6 +1535,11 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
   std::printf("  %-22s %.4g\n", "eval mean cost", last_eval.mean_cost);
   std::printf("  %-22s %s\n", "eval time to goal",
               std::isfinite(last_eval.mean_time_to_goal) ? (json_number(last_eval.mean_time_to_goal) + " s").c_str() : "-");
+  if (best.iteration > 0)
+    std::printf("  %-22s %.1f%% at iteration %lld (%s; collisions %.1f%%, cost %.4g)%s\n", "best eval success",
+                100 * best.eval.success_rate, static_cast<long long>(best.iteration),
+                format_duration(best.wall_time).c_str(), 100 * best.eval.collision_rate, best.eval.mean_cost,
+                fs::exists(run_dir / "checkpoints" / "best") ? ", checkpoints/best" : "");
   std::printf("  wrote %s/{config.toml, metrics.jsonl, metrics.csv, checkpoints/, FINISHED}\n",
               run_dir.string().c_str());
 }
@@ -1833,7 +1907,7 @@ BenchTrainResult run_bench_train(const RunConfig& cfg, const BenchTrainRequest& 
 }  // namespace
 
 BenchTrainResult bench_train(const BenchTrainRequest& r) {
-  ConfigReader reader = r.config.empty() ? ConfigReader::from_string("", "<defaults>")
+  ConfigReader reader = r.config.empty() ? ConfigReader::from_string(paper_settings_toml(), "<paper settings>")
                                          : ConfigReader::from_file(r.config);
   for (const std::string& o : r.overrides) reader.set_override(o);
   reader.set_override("env.system=\"" + r.env + "\"");

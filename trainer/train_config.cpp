@@ -30,7 +30,8 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.wall_features = r.boolean("critic.wall_features", c.wall_features);
   c.path_lookahead = r.numbers("critic.path_lookahead", c.path_lookahead, 0, 0.0, 10.0, /*allow_empty=*/true);
   c.path_margin = r.number("critic.path_margin", c.path_margin, 0.0, 10.0);
-  c.path_body_gain = r.number("critic.path_body_gain", c.path_body_gain, 0.0, 10.0);
+  const double body_gain = system == "ballbot" && !c.path_lookahead.empty() ? 1.0 : 0.0;
+  c.path_body_gain = r.number("critic.path_body_gain", body_gain, 0.0, 10.0);
   c.hjb_weight = r.number("critic.hjb_weight", c.hjb_weight, 0.0, 1e6);
   c.hjb_collocation = r.number("critic.hjb_collocation", c.hjb_collocation, 0.0, 100.0);
   c.hjb_boundary_weight = r.number("critic.hjb_boundary_weight", c.hjb_boundary_weight, 0.0, 1e6);
@@ -58,6 +59,40 @@ TrainSettings read_train_settings(ConfigReader& r) {
   t.keep_checkpoints = r.integer("train.keep_checkpoints", t.keep_checkpoints, 1, 1000);
   t.log_every_seconds = r.positive_number("train.log_every_seconds", t.log_every_seconds, 1e6);
   return t;
+}
+
+const char* paper_settings_toml() {
+  return
+      "[env]\n"
+      "batch = 256\n"
+      "process_noise = 2e-3\n"
+      "\n"
+      "[env.ballbot]\n"
+      "input_weight = [0.5, 0.5, 0.5]\n"
+      "\n"
+      "[task.start]\n"
+      "free_fraction = 0.0\n"
+      "free_time_left = [1.0, 3.0]\n"
+      "\n"
+      "[actor]\n"
+      "upright_weights = [50.0, 50.0, 5.0, 5.0, 1.0]\n"
+      "tilt_barrier_weight = 0.0\n"
+      "tilt_free_angle = 0.3\n"
+      "\n"
+      "[critic]\n"
+      "width = 12\n"
+      "control_cost = true\n"
+      "wall_features = false\n"
+      "path_lookahead = []\n"
+      "path_margin = 0.1\n"
+      "path_body_gain = 0.0\n"
+      "hjb_weight = 0.0\n"
+      "hjb_collocation = 0.0\n"
+      "\n"
+      "[train]\n"
+      "iterations = 100\n"
+      "minibatches = 500\n"
+      "eval_every = 5\n";
 }
 
 RunConfig read_run_config(ConfigReader& reader) {

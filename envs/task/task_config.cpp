@@ -57,7 +57,7 @@ EnvConfig read_env_config(ConfigReader& r) {
   c.process_noise = r.number("env.process_noise", c.process_noise, 0.0, 1e6);
   // Per-system input weights R (diagonal) and input limits; both sections may be present.
   const std::vector<double> ballbot_weight =
-      r.numbers("env.ballbot.input_weight", {0.5, 0.5, 0.5}, 3, 1e-9, 1e9);
+      r.numbers("env.ballbot.input_weight", {0.1, 0.1, 0.1}, 3, 1e-9, 1e9);
   const double ballbot_limit = r.positive_number("env.ballbot.input_limit", 10.0, 1e6);
   const std::vector<double> point_mass_weight =
       r.numbers("env.point_mass.input_weight", {1.0, 1.0}, 2, 1e-9, 1e9);
@@ -120,8 +120,10 @@ EnvConfig read_env_config(ConfigReader& r) {
 
   t.start_x = read_range(r, "task.start.px", t.start_x, half[0]);
   t.start_y = read_range(r, "task.start.py", t.start_y, half[1]);
-  t.free_start_fraction = r.number("task.start.free_fraction", t.free_start_fraction, 0.0, 1.0);
-  t.free_start_time_left = read_range(r, "task.start.free_time_left", t.free_start_time_left, t.duration);
+  // The configuration's defaults are exploring starts throughout (README "Training"); TaskParams'
+  // own defaults (none) are what the task spec's plain starts need.
+  t.free_start_fraction = r.number("task.start.free_fraction", 1.0, 0.0, 1.0);
+  t.free_start_time_left = read_range(r, "task.start.free_time_left", {2.0, 3.0}, t.duration);
   if (!(t.free_start_time_left.lo > 0))
     throw ConfigError(r.source() + ": task.start.free_time_left: the time left must be positive");
   t.free_start_margin = r.number("task.start.free_margin", t.free_start_margin, 0.0, 1e3);

@@ -16,9 +16,9 @@ namespace dmpc {
 struct EnvConfig {
   uint64_t seed = 1;
   std::string system = "ballbot";    // ballbot | point_mass
-  int64_t batch = 256;               // parallel environments
+  int64_t batch = 32;                // parallel environments
   int64_t threads = 0;               // CPU worker threads, 0 = all cores
-  double process_noise = 2e-3;       // λ in Σ = λ R⁻¹
+  double process_noise = 4e-4;       // λ in Σ = λ R⁻¹ (with R = 0.1·I: the paper's 2e-3 with R = 0.5·I)
   std::vector<double> input_weight;  // diagonal of R for the chosen system
   TaskParams<double> task;           // input_limit is the chosen system's
   // evaluation: fixed starts, one goal, no noise unless asked

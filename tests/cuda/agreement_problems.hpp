@@ -12,6 +12,7 @@
 #include "envs/ballbot/ballbot.hpp"
 #include "envs/batch_env.hpp"
 #include "envs/task/task_config.hpp"
+#include "trainer/train_config.hpp"
 
 namespace dmpc::agreement {
 
@@ -32,7 +33,7 @@ struct ActorProblems {
 };
 
 inline ActorProblems actor_problems() {
-  ConfigReader r = ConfigReader::from_string("", "<agreement>");
+  ConfigReader r = ConfigReader::from_string(paper_settings_toml(), "<agreement>");
   const EnvConfig env = read_env_config(r);
   ActorSettings a = read_actor_settings(r);
   a.solver.max_iterations = 2;
@@ -67,7 +68,9 @@ struct EpisodeSetup {
 };
 
 inline EpisodeSetup ballbot_episode_setup() {
-  ConfigReader r = ConfigReader::from_string("[task]\nwalls = []\n[actor]\ncost = \"quadratic\"\n", "<agreement>");
+  ConfigReader r = ConfigReader::from_string(paper_settings_toml(), "<agreement>");
+  r.set_override("task.walls=[]");
+  r.set_override("actor.cost=\"quadratic\"");
   const EnvConfig env = read_env_config(r);
   const ActorSettings a = read_actor_settings(r);
   return {env, a, env.task.cast<float>(),

@@ -118,6 +118,33 @@ TEST(TrainConfig, DefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(a.resolved, b.resolved);
 }
 
+// The lean of the path features' look-ahead point is on by default for the Ballbot only, and only
+// with path features; the point mass (no body) and a run without path features default to 0.
+TEST(TrainConfig, PathBodyGainDefaultsPerSystem) {
+  auto gain = [](const std::string& text) {
+    ConfigReader r = ConfigReader::from_string(text, "c.toml");
+    return read_run_config(r).critic.path_body_gain;
+  };
+  EXPECT_EQ(gain(""), 1.0);
+  EXPECT_EQ(gain("[env]\nsystem = \"point_mass\"\n"), 0.0);
+  EXPECT_EQ(gain("[critic]\npath_lookahead = []\n"), 0.0);
+  EXPECT_EQ(gain("[critic]\npath_body_gain = 0.5\n"), 0.5);
+}
+
+// paper_settings_toml() (the benchmarks' and the GPU agreement checks' configuration) is
+// configs/paper.toml: the paper's 3 × 12 critic with no inputs beyond (τ, s, g), and so on.
+TEST(TrainConfig, PaperSettingsEqualConfigsPaperToml) {
+  ConfigReader file = ConfigReader::from_file(DMPC_SOURCE_DIR "/configs/paper.toml");
+  ConfigReader text = ConfigReader::from_string(paper_settings_toml(), "<paper settings>");
+  const RunConfig a = read_run_config(file), b = read_run_config(text);
+  EXPECT_EQ(a.resolved, b.resolved);
+  EXPECT_EQ(b.critic.width, 12);
+  EXPECT_FALSE(b.critic.wall_features);
+  EXPECT_EQ(b.critic.path_body_gain, 0.0);
+  EXPECT_EQ(b.env.task.free_start_fraction, 0.0);
+  EXPECT_EQ(b.actor.upright, (std::vector<double>{50, 50, 5, 5, 1}));
+}
+
 // Every shipped configuration is valid.
 TEST(TrainConfig, EveryShippedConfigurationLoads) {
   int count = 0;

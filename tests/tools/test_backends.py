@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dmpc_checks import Checks, learning_fields, metrics, train_args  # noqa: E402
 
 DMPC, SOURCE = sys.argv[1], sys.argv[2]
-CONFIG = os.path.join(SOURCE, "configs", "default.toml")
+CONFIG = os.path.join(SOURCE, "configs", "paper.toml")  # the paper's settings: what these checks were sized for
 # The CI training test's point-mass problem, shorter.
 SETTINGS = ["env.system=point_mass", "env.batch=32", "env.threads=2", "train.iterations=8",
             "train.eval_every=4", "train.checkpoint_every=4", "critic.n_step=10",

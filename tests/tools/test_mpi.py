@@ -43,7 +43,7 @@ ENV.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
 ENV.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
 MPI_ARGS = [MPIRUN, "-np", "2", "--oversubscribe", "--bind-to", "none"]
 
-CONFIG = os.path.join(SOURCE, "configs", "default.toml")
+CONFIG = os.path.join(SOURCE, "configs", "paper.toml")  # the paper's settings: what these checks were sized for
 COMMON = ["env.system=point_mass", "env.threads=1", "critic.n_step=10", "env.process_noise=0.005",
           "task.walls=[]", "actor.cost=terminal", "train.minibatches=200", "train.eval_every=4"]
 checks = Checks(DMPC, timeout=180)

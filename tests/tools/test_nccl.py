@@ -22,7 +22,7 @@ from dmpc_checks import Checks, learning_fields, metrics, train_args  # noqa: E4
 
 DMPC, SOURCE = sys.argv[1], sys.argv[2]
 MPIRUN = sys.argv[3] if len(sys.argv) > 3 else ""
-CONFIG = os.path.join(SOURCE, "configs", "default.toml")
+CONFIG = os.path.join(SOURCE, "configs", "paper.toml")  # the paper's settings: what these checks were sized for
 SETTINGS = ["env.system=point_mass", "env.batch=16", "env.threads=2", "train.iterations=4",
             "train.minibatches=50", "train.eval_every=2", "task.walls=[]", "actor.cost=terminal",
             "critic.device=cuda"]

@@ -18,7 +18,7 @@ from dmpc_checks import Checks, learning_fields, metrics  # noqa: E402
 from dmpc_checks import train_args as checks_train_args  # noqa: E402
 
 DMPC, SOURCE = sys.argv[1], sys.argv[2]
-CONFIG = os.path.join(SOURCE, "configs", "default.toml")
+CONFIG = os.path.join(SOURCE, "configs", "paper.toml")  # the paper's settings: what these checks were sized for
 # A small, quick problem: point masses on the open arena (no walls), the vanilla actor with the
 # value function as its only guide (terminal cost, no task cost along the horizon: whatever the
 # actor does well it owes to the critic), 10-step targets. The wall task is far beyond CI's budget.
@@ -107,6 +107,27 @@ with tempfile.TemporaryDirectory() as tmp:
           r.stdout + r.stderr)
     r = run("eval", "--checkpoint", full, "--set", "actor.horizon=0.5", "--set", "actor.cost=running+terminal")
     check("eval can change the actor's settings", r.returncode == 0 and "success" in r.stdout, r.stdout + r.stderr)
+
+    # The best evaluation: FINISHED names it (the highest success, then the lowest cost, among
+    # iterations >= 1), and checkpoints/best, when that iteration was checkpointed, evaluates to it.
+    finished = json.load(open(os.path.join(full, "FINISHED")))
+    best = finished.get("best_eval", {})
+    ranked = sorted((m for m in evals if m["iteration"] >= 1),
+                    key=lambda m: (-m["eval_success_rate"], m["eval_mean_cost"], m["iteration"]))
+    check("FINISHED names the best evaluation of the metrics",
+          bool(ranked) and best.get("iteration") == ranked[0]["iteration"]
+          and best.get("eval_mean_cost") == ranked[0]["eval_mean_cost"], f"{best} vs {ranked[:1]}")
+    best_dir = os.path.join(full, "checkpoints", "best")
+    checkpointed = best.get("iteration", 1) % 10 == 0 or best.get("iteration") == 30
+    check("checkpoints/best exists exactly when the best iteration was checkpointed",
+          os.path.isdir(best_dir) == checkpointed, f"best {best}")
+    if checkpointed:
+        best_json = os.path.join(tmp, "best.json")
+        r = run("eval", "--checkpoint", best_dir, "--out", best_json)
+        summary = json.load(open(best_json)).get("summary", {}) if r.returncode == 0 else {}
+        check("checkpoints/best evaluates to the best evaluation's cost",
+              abs(summary.get("mean_cost", float("nan")) - best["eval_mean_cost"]) <= 1e-8 * (1 + best["eval_mean_cost"]),
+              f"{summary} vs {best}; " + r.stderr)
 
     # The whole state after every step, and dmpc costmap from it (the paper's Figure 3).
     first = episodes[0] if episodes else {"states": [], "px": []}
