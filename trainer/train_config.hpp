@@ -12,7 +12,7 @@
 namespace dmpc {
 
 struct CriticSettings {
-  int32_t width = 48;            // 3 × 48 tanh (the paper: 3 × 12; configs/paper.toml)
+  int32_t width = 24;            // 3 × 24 tanh (the paper: 3 × 12, configs/paper.toml; README "Training")
   int32_t depth = 3;
   double learning_rate = 1e-3;   // AdamW
   double weight_decay = 1e-4;
@@ -70,7 +70,7 @@ struct CriticSettings {
 };
 
 struct TrainSettings {
-  int64_t iterations = 400;       // learning iterations (each: B episodes, then K updates)
+  int64_t iterations = 600;       // learning iterations (each: B episodes, then K updates)
   int64_t minibatches = 250;      // K
   int64_t minibatch_size = 256;   // N
   int64_t replay_capacity = 200000;
