@@ -11,7 +11,7 @@
 # the study can be interrupted and started again). Figures: <out>/fig2a-<config>.png (seed 1),
 # <out>/fig2b-dense.png and fig2b-binary.png (all seeds), <out>/fig3-<config>.png for the dense
 # DMPC configurations (seed 1); <out>/summary.md holds the last evaluation of every run.
-# Without --iterations/--batch the configurations' own values are used (100 iterations of 256
+# Without --iterations/--batch the configurations' own values are used (600 iterations of 32
 # environments each: hours on a 2-core machine; see the README's Results section for the times).
 set -euo pipefail
 cd "$(dirname "$0")/.."
