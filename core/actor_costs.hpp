@@ -286,7 +286,7 @@ struct ActorCost {
     if (p.mode == ActorCostMode::kQuadratic) {
       r = tracking.value(x);
       tracking.accumulate(x, T(1), q.l_x, q.l_xx);
-    } else if (p.mode == ActorCostMode::kRunningTerminal && final_is_exact()) {
+    } else if (final_is_exact()) {  // running+terminal with the horizon at the episode's end
       r = task_running(x, &q.l_x, &q.l_xx);
     } else if (p.mode == ActorCostMode::kRunningTerminal) {
       r = value_running_derivatives(k, x, lin, q.l_x, q.l_xx);

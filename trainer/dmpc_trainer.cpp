@@ -1270,6 +1270,15 @@ void append_eval(std::ostream& j, std::ostream& c, const EvalSummary& ev) {
     << (std::isfinite(ev.mean_time_to_goal) ? json_number(ev.mean_time_to_goal) : "");
 }
 
+// A number field of one metrics.jsonl record (NaN when absent or null).
+double json_field(const std::string& line, const char* key) {
+  const std::string quoted = std::string("\"") + key + "\": ";
+  const size_t p = line.find(quoted);
+  if (p == std::string::npos || line.compare(p + quoted.size(), 4, "null") == 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  return std::strtod(line.c_str() + p + quoted.size(), nullptr);
+}
+
 // Drops every record after `iteration` (lines whose first field is a larger iteration).
 void truncate_metrics(const fs::path& path, int64_t iteration, bool csv) {
   if (!fs::exists(path)) return;
@@ -1285,8 +1294,8 @@ void truncate_metrics(const fs::path& path, int64_t iteration, bool csv) {
       }
       it = std::atoll(line.c_str());
     } else {
-      const size_t p = line.find("\"iteration\": ");
-      if (p != std::string::npos) it = std::atoll(line.c_str() + p + 13);
+      const double field = json_field(line, "iteration");
+      if (std::isfinite(field)) it = static_cast<int64_t>(field);
     }
     if (it <= iteration) kept += line + "\n";
   }
@@ -1304,14 +1313,6 @@ struct BestEval {
            (e.success_rate == eval.success_rate && e.mean_cost < eval.mean_cost);
   }
 };
-
-double json_field(const std::string& line, const char* key) {
-  const std::string quoted = std::string("\"") + key + "\": ";
-  const size_t p = line.find(quoted);
-  if (p == std::string::npos || line.compare(p + quoted.size(), 4, "null") == 0)
-    return std::numeric_limits<double>::quiet_NaN();
-  return std::strtod(line.c_str() + p + quoted.size(), nullptr);
-}
 
 // The best evaluation among the records of metrics.jsonl (what a resumed run has seen so far).
 BestEval best_in_metrics(const fs::path& path) {
