@@ -519,6 +519,12 @@ toml::table verified_state(const fs::path& dir, int64_t world_size = 0) {
   return state;
 }
 
+// The iteration of a run directory's latest checkpoint (checked as resuming checks it).
+int64_t read_state_iteration(const fs::path& run_dir) {
+  const fs::path latest = run_dir / "checkpoints" / "latest";
+  if (!fs::exists(latest)) throw std::runtime_error(run_dir.string() + ": no checkpoint to resume from");
+  return verified_state(latest_checkpoint(latest))["iteration"].value_or<int64_t>(0);
+}
 
 // ---- the trainer --------------------------------------------------------------------------------------
 
@@ -1168,6 +1174,9 @@ class Trainer {
     }
     const bool poison = hooks_.fail_with_nan && comm_.rank() == hooks_.fail_rank &&
                         iteration_ + 1 == hooks_.fail_iteration;
+    const double learning_rate = critic_learning_rate(cfg_.critic, iteration_, cfg_.train.iterations);
+    for (auto& group : optimizer_.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate);
     double loss_sum = 0;
     torch::Tensor td_sum;  // summed on the critic's device, read once after the loop (no extra sync)
     for (int64_t k = 0; k < cfg_.train.minibatches; ++k) {
@@ -1586,15 +1595,18 @@ void train(const TrainRequest& request) {
   ConfigReader reader = ConfigReader::from_string("", "<none>");
   if (request.resume) {
     if (run_dir.empty()) throw std::runtime_error("--resume needs --out <run directory>");
-    if (!request.overrides.empty())
-      throw std::runtime_error("--set cannot change a run being resumed (its configuration is " +
-                               (run_dir / "config.toml").string() + ")");
+    // The one setting a resumed run may change is its length: train longer (or stop sooner).
+    for (const std::string& s : request.overrides)
+      if (s.substr(0, s.find('=')) != "train.iterations")
+        throw std::runtime_error("--set " + s + ": a resumed run keeps its configuration (" +
+                                 (run_dir / "config.toml").string() + "); only train.iterations can change");
     if (!request.backend.empty())
       throw std::runtime_error("--backend cannot change a run being resumed (it runs on the backend of " +
                                (run_dir / "config.toml").string() + ")");
     if (!fs::exists(run_dir / "config.toml"))
       throw std::runtime_error(run_dir.string() + ": not a run directory (no config.toml)");
     reader = ConfigReader::from_file((run_dir / "config.toml").string());
+    for (const std::string& s : request.overrides) reader.set_override(s);
   } else {
     reader = ConfigReader::from_file(request.config);
     for (const std::string& s : request.overrides) reader.set_override(s);
@@ -1612,6 +1624,13 @@ void train(const TrainRequest& request) {
       fs::create_directories(run_dir);
       write_atomic(run_dir / "config.toml", cfg.resolved);
     } else {
+      if (!request.overrides.empty()) {
+        const int64_t done = read_state_iteration(run_dir);
+        if (cfg.train.iterations < done)
+          throw std::runtime_error("--set train.iterations=" + std::to_string(cfg.train.iterations) + ": " +
+                                   run_dir.string() + " is already at iteration " + std::to_string(done));
+        write_atomic(run_dir / "config.toml", cfg.resolved);
+      }
       fs::remove(run_dir / "FINISHED");
     }
   }

@@ -1,5 +1,8 @@
 #include "trainer/train_config.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/value_mlp.hpp"
 #include "envs/task/task_config.hpp"
 
@@ -23,6 +26,8 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.width = static_cast<int32_t>(r.integer("critic.width", c.width, 1, kMaxMlpWidth));
   c.depth = static_cast<int32_t>(r.integer("critic.depth", c.depth, 1, kMaxMlpDepth));
   c.learning_rate = r.positive_number("critic.learning_rate", c.learning_rate, 10.0);
+  c.learning_rate_schedule = r.choice("critic.learning_rate_schedule", c.learning_rate_schedule, {"constant", "cosine"});
+  c.learning_rate_final_ratio = r.positive_number("critic.learning_rate_final_ratio", c.learning_rate_final_ratio, 1.0);
   c.weight_decay = r.number("critic.weight_decay", c.weight_decay, 0.0, 10.0);
   c.polyak = r.positive_number("critic.polyak", c.polyak, 1.0);
   c.n_step = static_cast<int32_t>(r.integer("critic.n_step", c.n_step, 1, 1000));
@@ -105,6 +110,14 @@ RunConfig read_run_config(ConfigReader& reader) {
   reader.finish();
   c.resolved = reader.resolved_toml();
   return c;
+}
+
+double critic_learning_rate(const CriticSettings& critic, int64_t iteration, int64_t iterations) {
+  if (critic.learning_rate_schedule == "constant" || iterations <= 1) return critic.learning_rate;
+  const double progress =
+      std::clamp(static_cast<double>(iteration) / static_cast<double>(iterations - 1), 0.0, 1.0);
+  const double r = critic.learning_rate_final_ratio;
+  return critic.learning_rate * (r + (1 - r) * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
 }  // namespace dmpc

@@ -15,6 +15,11 @@ struct CriticSettings {
   int32_t width = 24;            // 3 × 24 tanh (the paper: 3 × 12, configs/paper.toml; README "Training")
   int32_t depth = 3;
   double learning_rate = 1e-3;   // AdamW
+  // The learning rate over the run (critic_learning_rate): "constant", or "cosine" from
+  // learning_rate in the first iteration's updates down to learning_rate_final_ratio × it in the
+  // last (the critic settles as the actor does; a function of the iteration, so resume repeats it).
+  std::string learning_rate_schedule = "constant";
+  double learning_rate_final_ratio = 0.1;
   double weight_decay = 1e-4;
   double polyak = 0.01;          // ρ in θ⁻ ← (1 − ρ) θ⁻ + ρ θ, after every update
   int32_t n_step = 10;           // 1 is the paper's one-step target
@@ -105,5 +110,11 @@ struct RunConfig {
 const char* paper_settings_toml();
 
 RunConfig read_run_config(ConfigReader& reader);
+
+// The critic's learning rate during the updates of iteration `iteration` (0-based) of `iterations`:
+//   constant: α
+//   cosine:   α (r + (1 − r) ½ (1 + cos(π i / (I − 1))))   (α at i = 0, r α at i = I − 1; α when I = 1)
+// with α = learning_rate, r = learning_rate_final_ratio; past the end it stays at r α.
+double critic_learning_rate(const CriticSettings& critic, int64_t iteration, int64_t iterations);
 
 }  // namespace dmpc

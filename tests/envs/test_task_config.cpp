@@ -131,6 +131,29 @@ TEST(TrainConfig, PathBodyGainDefaultsPerSystem) {
   EXPECT_EQ(gain("[critic]\npath_body_gain = 0.5\n"), 0.5);
 }
 
+// The cosine schedule starts at the configured rate, ends at the final ratio of it in the last
+// iteration, passes the mean of the two half-way, and falls monotonically; constant stays put.
+TEST(TrainConfig, CriticLearningRateSchedule) {
+  ConfigReader r = ConfigReader::from_string(
+      "[critic]\nlearning_rate = 2e-3\nlearning_rate_schedule = \"cosine\"\nlearning_rate_final_ratio = 0.25\n",
+      "c.toml");
+  const CriticSettings c = read_run_config(r).critic;
+  EXPECT_DOUBLE_EQ(critic_learning_rate(c, 0, 101), 2e-3);
+  EXPECT_DOUBLE_EQ(critic_learning_rate(c, 50, 101), 0.5 * (2e-3 + 0.5e-3));
+  EXPECT_DOUBLE_EQ(critic_learning_rate(c, 100, 101), 0.5e-3);
+  EXPECT_DOUBLE_EQ(critic_learning_rate(c, 500, 101), 0.5e-3);
+  for (int64_t i = 1; i < 101; ++i)
+    EXPECT_LT(critic_learning_rate(c, i, 101), critic_learning_rate(c, i - 1, 101)) << i;
+  EXPECT_DOUBLE_EQ(critic_learning_rate(c, 0, 1), 2e-3);
+  CriticSettings constant = c;
+  constant.learning_rate_schedule = "constant";
+  EXPECT_DOUBLE_EQ(critic_learning_rate(constant, 100, 101), 2e-3);
+  EXPECT_NE(load_error("[critic]\nlearning_rate_schedule = \"step\"\n").find("critic.learning_rate_schedule"),
+            std::string::npos);
+  EXPECT_NE(load_error("[critic]\nlearning_rate_final_ratio = 0\n").find("critic.learning_rate_final_ratio"),
+            std::string::npos);
+}
+
 // paper_settings_toml() (the benchmarks' and the GPU agreement checks' configuration) is
 // configs/paper.toml: the paper's 3 × 12 critic with no inputs beyond (τ, s, g), and so on.
 TEST(TrainConfig, PaperSettingsEqualConfigsPaperToml) {

@@ -68,8 +68,19 @@ with tempfile.TemporaryDirectory() as tmp:
     before = open(os.path.join(full, "metrics.jsonl")).read()
     expect_error("a second run into the same directory", train_args(full), "already holds a run")
     check("the existing run is untouched", open(os.path.join(full, "metrics.jsonl")).read() == before)
-    expect_error("--set on a resumed run", ["train", "--out", full, "--resume", "--set", "train.iterations=5"],
-                 "--set cannot change")
+    expect_error("--set of a setting on a resumed run", ["train", "--out", full, "--resume", "--set", "critic.width=5"],
+                 "only train.iterations can change")
+    expect_error("shortening a run past its checkpoint", ["train", "--out", full, "--resume", "--set", "train.iterations=5"],
+                 "already at iteration 30")
+    check("the refused resumes leave the run untouched", open(os.path.join(full, "metrics.jsonl")).read() == before
+          and os.path.exists(os.path.join(full, "FINISHED")))
+
+    # A finished run trained further (--resume --set train.iterations=N) = the longer run.
+    short = os.path.join(tmp, "short")
+    r = run(*train_args(short, "--set", "train.iterations=10"))
+    r = run("train", "--out", short, "--resume", "--set", "train.iterations=30")
+    check("a finished run extended = the longer run",
+          r.returncode == 0 and learning_fields(metrics(short)) == learning_fields(records), r.stdout[-500:] + r.stderr)
     expect_error("resuming nothing", ["train", "--out", os.path.join(tmp, "none"), "--resume"],
                  "not a run directory")
 
@@ -174,6 +185,21 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("a corrupted checkpoint (resume)", ["train", "--out", damaged, "--resume"], "target.pt: corrupted")
     os.remove(os.path.join(damaged, "checkpoints", latest, "optimizer.pt"))
     expect_error("a checkpoint with a missing file", ["eval", "--checkpoint", damaged], "optimizer.pt: missing")
+
+    # The cosine learning-rate schedule: the first iteration's updates run at the full rate (the
+    # constant run's loss), later ones slower (another loss), and a stopped run resumes exactly.
+    cos = ["--set", "critic.learning_rate_schedule=cosine", "--set", "train.iterations=6",
+           "--set", "train.checkpoint_every=3"]
+    cos_full, cos_part = os.path.join(tmp, "cos-full"), os.path.join(tmp, "cos-part")
+    r = run(*train_args(cos_full, *cos))
+    cos_records = metrics(cos_full) if r.returncode == 0 else []
+    check("the cosine schedule: full rate first, lower later",
+          len(cos_records) == 7 and cos_records[1]["critic_loss"] == records[1]["critic_loss"]
+          and cos_records[3]["critic_loss"] != records[3]["critic_loss"], r.stderr + str(cos_records[1:4]))
+    r = run(*train_args(cos_part, *cos, "--stop-after", "2"))
+    r = run("train", "--out", cos_part, "--resume")
+    check("with the cosine schedule, resumed = uninterrupted",
+          r.returncode == 0 and learning_fields(metrics(cos_part)) == learning_fields(cos_records), r.stderr)
 
     # The critic's HJB-residual term with collocation points: active (the first iteration's data
     # are the TD-only run's, its loss is not), and a stopped run resumes to the same numbers.
