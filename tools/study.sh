@@ -5,7 +5,7 @@
 #
 #   tools/study.sh [--out runs/study] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
 #                  [--backend cpu|cuda|auto] [--configs "dense_short_dmpc ..."] [--dmpc build/dmpc]
-#                  [--set key=value ...]
+#                  [--jobs J] [--set key=value ...]
 #
 # Runs go to <out>/runs/<config>-s<seed>; a finished run is kept, a stopped one is resumed (so
 # the study can be interrupted and started again). Figures: <out>/fig2a-<config>.png (seed 1),
@@ -13,6 +13,9 @@
 # DMPC configurations (seed 1); <out>/summary.md holds the last evaluation of every run.
 # Without --iterations/--batch the configurations' own values are used (600 iterations of 32
 # environments each: hours on a 2-core machine; see the README's Results section for the times).
+# --jobs J trains J runs at a time (each on env.threads = --threads, default 1 then), its output in
+# <out>/runs/<config>-s<seed>.log; on a machine of C cores, J = C one-thread runs get more done
+# than one run on C threads (the critic's updates run on one thread either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +27,7 @@ threads=""
 backend=""
 configs="dense_short_dmpc dense_short_terminal dense_long_dmpc dense_long_terminal binary_short_dmpc binary_short_terminal binary_long_dmpc binary_long_terminal"
 dmpc=build/dmpc
+jobs=1
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,8 +39,9 @@ while [ $# -gt 0 ]; do
     --backend) backend="$2"; shift 2 ;;
     --configs) configs="$2"; shift 2 ;;
     --dmpc) dmpc="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "study.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +51,8 @@ python=/usr/bin/python3
 for c in $configs; do
   [ -f "configs/$c.toml" ] || { echo "study.sh: no configs/$c.toml" >&2; exit 2; }
 done
+case "$jobs" in ''|*[!0-9]*|0) echo "study.sh: --jobs needs a positive whole number, not '$jobs'" >&2; exit 2 ;; esac
+[ "$jobs" -gt 1 ] && [ -z "$threads" ] && threads=1
 
 settings=("${extra[@]}")
 [ -n "$iterations" ] && settings+=(--set "train.iterations=$iterations")
@@ -53,27 +60,52 @@ settings=("${extra[@]}")
 [ -n "$threads" ] && settings+=(--set "env.threads=$threads")
 [ -n "$backend" ] && settings+=(--backend "$backend")
 
+# One run of the study: trained, resumed, or kept when it finished earlier.
+train_run() {
+  local c="$1" s="$2"
+  local run="$out/runs/$c-s$s" start rc=0
+  start=$(date +%s)
+  if [ -f "$run/config.toml" ] && [ -e "$run/checkpoints/latest" ]; then
+    echo "== $run: resuming"
+    "$dmpc" train --out "$run" --resume || rc=$?
+  else
+    rm -rf "$run"  # a run that stopped before its first checkpoint holds nothing to keep
+    echo "== $run: training"
+    "$dmpc" train --config "configs/$c.toml" --set "seed=$s" "${settings[@]}" --out "$run" || rc=$?
+  fi
+  echo "== $run: $(( $(date +%s) - start )) s, exit status $rc"
+  return "$rc"
+}
+
 mkdir -p "$out/runs"
 study_start=$(date +%s)
+failed=0
+pids=()
 for c in $configs; do
   for s in $seeds; do
     run="$out/runs/$c-s$s"
     if [ -f "$run/FINISHED" ]; then
       echo "== $run: finished earlier, kept"
-      continue
-    fi
-    start=$(date +%s)
-    if [ -f "$run/config.toml" ] && [ -e "$run/checkpoints/latest" ]; then
-      echo "== $run: resuming"
-      "$dmpc" train --out "$run" --resume
+    elif [ "$jobs" -eq 1 ]; then
+      train_run "$c" "$s"
     else
-      rm -rf "$run"  # a run that stopped before its first checkpoint holds nothing to keep
-      echo "== $run: training"
-      "$dmpc" train --config "configs/$c.toml" --set "seed=$s" "${settings[@]}" --out "$run"
+      while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
+      echo "== $run: started (log: $run.log)"
+      train_run "$c" "$s" > "$run.log" 2>&1 &
+      pids+=($!)
     fi
-    echo "== $run: $(( $(date +%s) - start )) s"
   done
 done
+# Every background run's exit status (127: already collected by wait -n above).
+for pid in "${pids[@]}"; do
+  rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 127 ] || failed=1
+done
+if [ "$failed" -ne 0 ]; then
+  echo "study.sh: a run failed (see the logs in $out/runs/)" >&2
+  exit 1
+fi
 echo "== all runs: $(( $(date +%s) - study_start )) s"
 
 figures=tools/plots/dmpc_figures.py

@@ -30,8 +30,12 @@ with tempfile.TemporaryDirectory() as tmp:
             "--batch", "8", "--threads", "1", "--configs", "dense_short_dmpc binary_long_terminal",
             "--dmpc", DMPC, "--set", "env.system=point_mass", "--set", "train.eval_every=1",
             "--set", "train.minibatches=20"]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=SOURCE)
-    check("study.sh runs to the end", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
+    # Two runs at a time (--jobs 2), each with its own log.
+    r = subprocess.run(args + ["--jobs", "2"], capture_output=True, text=True, timeout=600, cwd=SOURCE)
+    check("study.sh runs to the end (two runs at a time)", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
+    check("each run of --jobs 2 has its log", all(
+        os.path.exists(os.path.join(out, "runs", f"{c}-s{seed}.log"))
+        for c in ("dense_short_dmpc", "binary_long_terminal") for seed in (1, 2)))
     for name in ("fig2a-dense_short_dmpc.png", "fig2a-binary_long_terminal.png", "fig2b-dense.png",
                  "fig2b-binary.png", "fig3-dense_short_dmpc.png"):
         path = os.path.join(out, name)
@@ -55,6 +59,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check("a second call keeps the finished runs", r.returncode == 0 and "finished earlier, kept" in r.stdout
           and os.path.getmtime(os.path.join(out, "runs", "dense_short_dmpc-s1", "FINISHED")) == before,
           r.stdout[-1000:] + r.stderr[-1000:])
+    # A run that fails fails the study, with --jobs too.
+    bad = [os.path.join(SOURCE, "tools", "study.sh"), "--out", os.path.join(tmp, "bad"), "--seeds", "1 2",
+           "--configs", "dense_short_dmpc", "--dmpc", DMPC, "--jobs", "2", "--set", "task.penalty=-1"]
+    r = subprocess.run(bad, capture_output=True, text=True, timeout=600, cwd=SOURCE)
+    check("a failing run fails the study (--jobs 2)", r.returncode != 0 and "a run failed" in r.stderr,
+          r.stdout[-1000:] + r.stderr[-1000:])
+    r = subprocess.run(bad[:-4] + ["--jobs", "x"], capture_output=True, text=True, timeout=60, cwd=SOURCE)
+    check("a bad --jobs is refused", r.returncode == 2 and "--jobs" in r.stderr, r.stderr)
     r = subprocess.run([sys.executable, os.path.join(SOURCE, "tools", "plots", "dmpc_figures.py"), "fig2a",
                         "--run", tmp, "--out", os.path.join(tmp, "x.png"), "--dmpc", DMPC],
                        capture_output=True, text=True)
