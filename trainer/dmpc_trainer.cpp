@@ -1614,7 +1614,12 @@ void train(const TrainRequest& request) {
     if (run_dir.empty()) run_dir = fs::path("runs") / fs::path(request.config).stem();
   }
   const RunConfig cfg = read_run_config(reader);
-  use_cuda_backend(cfg.backend);  // an unusable backend is an error before anything is written
+  // An unusable backend is an error before anything is written.
+  if (use_cuda_backend(cfg.backend) && cfg.env.task.free_start_fraction > 0 &&
+      cfg.env.task.free_start_time_left.hi > cfg.env.task.duration)
+    throw std::runtime_error(
+        "task.start.free_time_left above task.duration (episodes longer than T) runs on the CPU backend only: "
+        "set backend = \"cpu\"");
   // Rank 0 owns the run directory (on a file system every process sees); the others wait for it.
   if (comm.rank() == 0) {
     if (!request.resume) {

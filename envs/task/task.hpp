@@ -84,7 +84,9 @@ struct TaskParams {
 
   // Exploring starts: this fraction of training episodes starts instead at rest at a uniformly
   // drawn collision-free position of the arena (at least free_start_margin clear of every wall
-  // and the edge), part-way through, with the time left drawn from free_start_time_left.
+  // and the edge), part-way through, with the time left drawn from free_start_time_left. A time
+  // left above T (up to 4 T) starts the episode before t = 0: it runs longer than T, so that the
+  // critic sees what a position is worth with time to spare (training only; CPU backend).
   T free_start_fraction = T(0);
   Range<T> free_start_time_left = {T(1.0), T(3.0)};
   T free_start_margin = T(0.05);
@@ -235,7 +237,7 @@ DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed,
     const T time_left = sample_range(task.free_start_time_left, free.c[3]);
     const int32_t step =
         clamp(static_cast<int32_t>(floor((task.duration - time_left) / task.control_period)),
-              int32_t(0), task.steps_per_episode - 1);
+              -3 * task.steps_per_episode, task.steps_per_episode - 1);
     s.x = px;
     s.y = py;
     s.step = step;

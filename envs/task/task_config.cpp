@@ -123,7 +123,7 @@ EnvConfig read_env_config(ConfigReader& r) {
   // The configuration's defaults are exploring starts throughout (README "Training"); TaskParams'
   // own defaults (none) are what the task spec's plain starts need.
   t.free_start_fraction = r.number("task.start.free_fraction", 1.0, 0.0, 1.0);
-  t.free_start_time_left = read_range(r, "task.start.free_time_left", {2.0, 3.0}, t.duration);
+  t.free_start_time_left = read_range(r, "task.start.free_time_left", {2.0, 3.0}, 4 * t.duration);
   if (!(t.free_start_time_left.lo > 0))
     throw ConfigError(r.source() + ": task.start.free_time_left: the time left must be positive");
   t.free_start_margin = r.number("task.start.free_margin", t.free_start_margin, 0.0, 1e3);

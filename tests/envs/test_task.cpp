@@ -168,6 +168,41 @@ TEST(Task, FreeStartsAreClearOfWallsAndStartPartWayThrough) {
   EXPECT_GT(above_wall, n / 10);
 }
 
+// A time left above T starts the episode before t = 0 (a negative step): it runs
+// (time left)/δt control periods to its time-out, T − step·δt counting down to 0 as always.
+TEST(Task, FreeStartsWithMoreTimeThanTheEpisodeRunLonger) {
+  TaskParams<double> task = kTask;
+  task.free_start_fraction = 1.0;
+  task.free_start_time_left = {4.0, 6.0};
+  double lo = 1e9, hi = -1e9;
+  for (uint32_t id = 0; id < 2000; ++id) {
+    const EpisodeStart<double> s = sample_episode(task, 9, id, 1);
+    const double time_left = task.duration - s.step * task.control_period;
+    lo = std::min(lo, time_left);
+    hi = std::max(hi, time_left);
+  }
+  EXPECT_GE(lo, 4.0 - 1e-9);
+  EXPECT_LT(lo, 4.05);
+  EXPECT_LE(hi, 6.0 + 0.02 + 1e-9);  // the step rounds down: up to one period more
+  EXPECT_GT(hi, 5.95);
+
+  const PM pm;
+  const NoiseModel<double, 2> quiet;
+  task.free_start_time_left = {5.0, 5.0};
+  const EpisodeStart<double> s = sample_episode(task, 9, 3, 1);
+  EXPECT_EQ(s.step, -100);
+  Episode<PM> ep;
+  begin_episode(pm, ep, 3, 1, 0.0, 0.8, 0.0, 0.8, s.step);  // on the goal, at rest
+  int periods = 0;
+  while (ep.reason == EndReason::kRunning) {
+    step_episode(pm, task, quiet, 1, ep, PM::Input::zero());
+    ++periods;
+  }
+  EXPECT_EQ(periods, 250);  // 5 s at 50 Hz
+  EXPECT_EQ(ep.reason, EndReason::kTimeout);
+  EXPECT_TRUE(episode_succeeded(pm, task, ep));
+}
+
 TEST(Task, MovingFreeStartsHaveBoundedSpeedsInEveryDirectionAndTheSamePositions) {
   TaskParams<double> resting = kTask;
   resting.free_start_fraction = 0.5;

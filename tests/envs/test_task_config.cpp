@@ -217,6 +217,10 @@ TEST(TaskConfig, BadInputIsRejectedWithTheKeyNamed) {
             std::string::npos);
   EXPECT_NE(load_error("[task.start]\npx = [1.0, -1.0]\n").find("task.start.px"),
             std::string::npos);
+  // Time left up to 4 T (the episode then starts before t = 0), not beyond.
+  EXPECT_EQ(load_error("[task.start]\nfree_time_left = [2.0, 12.0]\n"), "");
+  EXPECT_NE(load_error("[task.start]\nfree_time_left = [2.0, 12.5]\n").find("task.start.free_time_left"),
+            std::string::npos);
   EXPECT_NE(load_error("[task.eval]\nstarts = [[0, 0, 0]]\n").find("task.eval.starts[0]"),
             std::string::npos);
   EXPECT_NE(load_error("[env.ballbot]\ninput_weight = [1, 0, 1]\n").find("input_weight[1]"),
