@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's study in one command: every experiment configuration (dense and binary cost ×
-# short and long horizon × `terminal` and `running+terminal` actor) for several seeds, then the
-# figures (tools/plots/dmpc_figures.py) and a summary table, all under one results folder.
+# short (0.5 s), mid (1.0 s) and long (1.5 s) horizon × `terminal` and `running+terminal` actor)
+# for several seeds, then the figures (tools/plots/dmpc_figures.py) and a summary table, all
+# under one results folder.
 #
 #   tools/study.sh [--out runs/study] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
 #                  [--backend cpu|cuda|auto] [--configs "dense_short_dmpc ..."] [--dmpc build/dmpc]
@@ -25,7 +26,7 @@ iterations=""
 batch=""
 threads=""
 backend=""
-configs="dense_short_dmpc dense_short_terminal dense_long_dmpc dense_long_terminal binary_short_dmpc binary_short_terminal binary_long_dmpc binary_long_terminal"
+configs="dense_short_dmpc dense_short_terminal dense_long_dmpc dense_long_terminal dense_mid_dmpc dense_mid_terminal binary_short_dmpc binary_short_terminal binary_long_dmpc binary_long_terminal binary_mid_dmpc binary_mid_terminal"
 dmpc=build/dmpc
 jobs=1
 extra=()
