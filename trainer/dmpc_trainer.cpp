@@ -138,6 +138,17 @@ bool use_cuda_backend(const std::string& setting) {
   return setting == "cuda" || (setting == "auto" && present);
 }
 
+// Whether a run's episodes go to the GPU (use_cuda_backend), refusing what the device rollout
+// cannot run: exploring starts with more time left than the episode (a negative start step).
+bool episodes_on_gpu(const RunConfig& cfg) {
+  if (!use_cuda_backend(cfg.backend)) return false;
+  if (cfg.env.task.free_start_fraction > 0 && cfg.env.task.free_start_time_left.hi > cfg.env.task.duration)
+    throw std::runtime_error(
+        "task.start.free_time_left above task.duration (episodes longer than T) runs on the CPU backend only: "
+        "set backend = \"cpu\"");
+  return true;
+}
+
 ValueNet make_value_net(MlpShape shape, torch::Device device) {
   ValueNet net(shape);
   net->to(device);
@@ -519,11 +530,16 @@ toml::table verified_state(const fs::path& dir, int64_t world_size = 0) {
   return state;
 }
 
-// The iteration of a run directory's latest checkpoint (checked as resuming checks it).
-int64_t read_state_iteration(const fs::path& run_dir) {
+// The checkpoint a resumed run continues from: the run directory's latest.
+fs::path resume_checkpoint(const fs::path& run_dir) {
   const fs::path latest = run_dir / "checkpoints" / "latest";
   if (!fs::exists(latest)) throw std::runtime_error(run_dir.string() + ": no checkpoint to resume from");
-  return verified_state(latest_checkpoint(latest))["iteration"].value_or<int64_t>(0);
+  return latest_checkpoint(latest);
+}
+
+// The iteration of that checkpoint (checked as resuming checks it).
+int64_t read_state_iteration(const fs::path& run_dir) {
+  return verified_state(resume_checkpoint(run_dir))["iteration"].value_or<int64_t>(0);
 }
 
 // ---- the trainer --------------------------------------------------------------------------------------
@@ -582,7 +598,7 @@ class Trainer {
                                             scale, walls)
                            .params);
     load_flat(target_, to_flat(critic_));
-    if (use_cuda_backend(cfg.backend)) make_device_rollout(warm);
+    if (episodes_on_gpu(cfg)) make_device_rollout(warm);
     make_gradient_allreduce();
     publish_target();
     check_identical("at initialisation");
@@ -1375,10 +1391,7 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
   const bool root = comm.rank() == 0;  // rank 0 evaluates, writes the metrics and prints
   double wall_offset = 0;
   if (resume) {
-    const fs::path latest = run_dir / "checkpoints" / "latest";
-    if (!fs::exists(latest))
-      throw std::runtime_error(run_dir.string() + ": no checkpoint to resume from");
-    wall_offset = trainer.load_checkpoint(latest_checkpoint(latest));
+    wall_offset = trainer.load_checkpoint(resume_checkpoint(run_dir));
     if (root) {
       truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration(), false);
       truncate_metrics(run_dir / "metrics.csv", trainer.iteration(), true);
@@ -1614,12 +1627,7 @@ void train(const TrainRequest& request) {
     if (run_dir.empty()) run_dir = fs::path("runs") / fs::path(request.config).stem();
   }
   const RunConfig cfg = read_run_config(reader);
-  // An unusable backend is an error before anything is written.
-  if (use_cuda_backend(cfg.backend) && cfg.env.task.free_start_fraction > 0 &&
-      cfg.env.task.free_start_time_left.hi > cfg.env.task.duration)
-    throw std::runtime_error(
-        "task.start.free_time_left above task.duration (episodes longer than T) runs on the CPU backend only: "
-        "set backend = \"cpu\"");
+  episodes_on_gpu(cfg);  // an unusable backend is an error before anything is written
   // Rank 0 owns the run directory (on a file system every process sees); the others wait for it.
   if (comm.rank() == 0) {
     if (!request.resume) {
