@@ -11,7 +11,8 @@
 # Runs go to <out>/runs/<config>-s<seed>; a finished run is kept, a stopped one is resumed (so
 # the study can be interrupted and started again). Figures: <out>/fig2a-<config>.png (seed 1),
 # <out>/fig2b-dense.png and fig2b-binary.png (all seeds), <out>/fig3-<config>.png for the dense
-# DMPC configurations (seed 1); <out>/summary.md holds the last evaluation of every run.
+# DMPC configurations (seed 1); <out>/summary.md holds the last evaluation of every run, then
+# every configuration's figures over all its evaluations (`dmpc_figures.py table`).
 # Without --iterations/--batch the configurations' own values are used (600 iterations of 32
 # environments each: hours on a 2-core machine; see the README's Results section for the times).
 # --jobs J trains J runs at a time (each on env.threads = --threads, default 1 then), its output in
@@ -155,4 +156,13 @@ with open(os.path.join(out, "summary.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
+# Every evaluation after iteration 0, mean ± standard deviation over the seeds (the README's tables).
+table_groups=()
+for c in $configs; do
+  runs=""
+  for s in $seeds; do runs="$runs${runs:+,}$out/runs/$c-s$s"; done
+  table_groups+=(--group "$c=$runs")
+done
+printf '\nOver all evaluations after iteration 0 (mean ± standard deviation over the seeds):\n\n' | tee -a "$out/summary.md"
+"$python" "$figures" table "${table_groups[@]}" | tee -a "$out/summary.md"
 echo "== wrote $out/summary.md and the figures in $out/"

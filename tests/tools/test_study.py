@@ -45,8 +45,35 @@ with tempfile.TemporaryDirectory() as tmp:
                 ok = f.read(8) == b"\x89PNG\r\n\x1a\n"
         check(f"{name} is a PNG with content", ok)
     summary = open(os.path.join(out, "summary.md")).read() if os.path.exists(os.path.join(out, "summary.md")) else ""
-    rows = [line for line in summary.splitlines() if line.startswith("| dense_") or line.startswith("| binary_")]
+    last_part, _, all_part = summary.partition("Over all evaluations")
+    rows = [line for line in last_part.splitlines() if line.startswith("| dense_") or line.startswith("| binary_")]
     check("the summary has a row per configuration", len(rows) == 2, summary)
+    # The second table (dmpc_figures.py table): every evaluation after iteration 0, over the seeds.
+    table_rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in all_part.splitlines()
+                  if line.startswith("| dense_") or line.startswith("| binary_")}
+    check("the all-evaluations table has a row per configuration",
+          sorted(table_rows) == ["binary_long_terminal", "dense_short_dmpc"], summary)
+    collisions = []
+    for seed in (1, 2):
+        with open(os.path.join(out, "runs", f"binary_long_terminal-s{seed}", "metrics.jsonl")) as f:
+            evals = [m for m in map(json.loads, filter(str.strip, f)) if "eval_collision_rate" in m and m["iteration"] > 0]
+        collisions.append(100 * sum(m["eval_collision_rate"] for m in evals) / len(evals))
+    mean = sum(collisions) / 2
+    sd = (sum((c - mean) ** 2 for c in collisions)) ** 0.5  # sample deviation of two values
+    expected = f"{mean:.1f} ± {sd:.1f} / "
+    row = table_rows.get("binary_long_terminal", [])
+    check("the table's collisions are the mean ± sd of the runs' evaluations",
+          len(row) > 4 and row[4].startswith(expected), f"{expected} in {row}")
+    costs = []  # the last ten evaluations' mean cost (never 0 here: the point mass starts away from the goal)
+    for seed in (1, 2):
+        with open(os.path.join(out, "runs", f"dense_short_dmpc-s{seed}", "metrics.jsonl")) as f:
+            evals = [m for m in map(json.loads, filter(str.strip, f)) if "eval_mean_cost" in m and m["iteration"] > 0]
+        costs.append(sum(m["eval_mean_cost"] for m in evals[-10:]) / len(evals[-10:]))
+    mean = sum(costs) / 2
+    expected = f"{mean:.1f} ± {abs(costs[0] - costs[1]) / 2 ** 0.5:.1f}"
+    row = table_rows.get("dense_short_dmpc", [])
+    check("the table's cost is the mean ± sd of the runs' last ten evaluations",
+          len(row) > 6 and row[6] == expected and mean > 0, f"{expected} in {row}")
     costs = []
     for seed in (1, 2):
         with open(os.path.join(out, "runs", f"dense_short_dmpc-s{seed}", "metrics.jsonl")) as f:

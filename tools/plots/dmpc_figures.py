@@ -13,6 +13,12 @@ Usage:
   dmpc_figures.py fig2a --run RUN [--eval EVAL.json] --out fig2a.png [--dmpc build/dmpc]
   dmpc_figures.py fig2b --group NAME=RUN[,RUN...] [--group ...] --out fig2b.png [--title T]
   dmpc_figures.py fig3  --run RUN --out fig3.png [--times 0.5,1,1.5,2] [--dmpc build/dmpc]
+  dmpc_figures.py table --group NAME=RUN[,RUN...] [--group ...] [--out table.md]
+
+table  one Markdown row per group: the evaluations' success (all of them after iteration 0, the
+       last ten, the best), collisions and falls, the last ten evaluations' cost, the training
+       episodes' success over the last 50 iterations and the wall time, as mean ± standard
+       deviation over the group's runs (the seeds). The README's study tables come from it.
 
 fig2a and fig3 run the checkpoint's actor with `dmpc eval` (no noise, the configuration's
 evaluation starts and goal) unless --eval gives its JSON.
@@ -128,13 +134,21 @@ def fig2a(args):
     print(f"wrote {args.out}")
 
 
-def fig2b(args):
+def parse_groups(specs):
     groups = []
-    for g in args.group:
+    for g in specs:
         if "=" not in g:
             fail(f"--group {g!r}: expected NAME=RUN[,RUN...]")
         name, runs = g.split("=", 1)
-        groups.append((name, [r for r in runs.split(",") if r]))
+        runs = [r for r in runs.split(",") if r]
+        if not runs:
+            fail(f"--group {g!r}: no run directories")
+        groups.append((name, runs))
+    return groups
+
+
+def fig2b(args):
+    groups = parse_groups(args.group)
     fig, (ax_s, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
     for name, runs in groups:
         series = []
@@ -218,6 +232,55 @@ def fig3(args):
     print(f"wrote {args.out}")
 
 
+def run_figures(run):
+    """One run's learning figures for the study table, in percent where they are rates."""
+    metrics = run_metrics(run)
+    evals = [m for m in metrics if "eval_success_rate" in m and m["iteration"] > 0]
+    train = [m for m in metrics if "train_success_rate" in m]
+    if not evals or not train:
+        fail(f"{run}: no evaluation after iteration 0, or no training iteration, in metrics.jsonl")
+    mean = lambda rows, key, scale=100: scale * sum(m[key] for m in rows) / len(rows)
+    return {
+        "iterations": metrics[-1]["iteration"],
+        "success_all": mean(evals, "eval_success_rate"),
+        "success_last10": mean(evals[-10:], "eval_success_rate"),
+        "success_best": 100 * max(m["eval_success_rate"] for m in evals),
+        "collisions_all": mean(evals, "eval_collision_rate"),
+        "collisions_last10": mean(evals[-10:], "eval_collision_rate"),
+        "falls_all": mean(evals, "eval_fall_rate"),
+        "cost_last10": mean(evals[-10:], "eval_mean_cost", 1),
+        "train_success_last50": mean(train[-50:], "train_success_rate"),
+        "wall_minutes": max(m.get("wall_time", 0) for m in metrics) / 60,
+    }
+
+
+def table(args):
+    def spread(values):  # mean ± sample standard deviation over the seeds (± 0.0 for one run)
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+        return f"{mean:.1f} ± {sd:.1f}"
+
+    lines = ["| configuration | runs | iterations | eval success: all / last 10 / best | "
+             "eval collisions: all / last 10 | eval falls | eval cost, last 10 | "
+             "training success, last 50 it. | wall time per run |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, runs in parse_groups(args.group):
+        f = [run_figures(run) for run in runs]
+        col = lambda key: spread([x[key] for x in f])
+        its = sorted({x["iterations"] for x in f})
+        lines.append(
+            f"| {name} | {len(runs)} | {f'{its[0]}–{its[-1]}' if len(its) > 1 else its[0]} | "
+            f"{col('success_all')} / {col('success_last10')} / {col('success_best')} % | "
+            f"{col('collisions_all')} / {col('collisions_last10')} % | {col('falls_all')} % | {col('cost_last10')} | "
+            f"{col('train_success_last50')} % | "
+            f"{min(x['wall_minutes'] for x in f):.0f}–{max(x['wall_minutes'] for x in f):.0f} min |")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w") as out:
+            out.write(text)
+    print(text, end="")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="figure", required=True)
@@ -236,10 +299,13 @@ def main():
         p.add_argument("--out", required=True)
         p.add_argument("--dpi", type=int, default=110)
         p.add_argument("--dmpc", default=os.environ.get("DMPC", default_dmpc))
+    t = sub.add_parser("table")
+    t.add_argument("--group", action="append", required=True)
+    t.add_argument("--out", help="also write the table here")
     args = parser.parse_args()
     if args.figure in ("fig2a", "fig3") and not os.path.exists(args.dmpc):
         fail(f"{args.dmpc}: no dmpc executable (build it, or give --dmpc)")
-    {"fig2a": fig2a, "fig2b": fig2b, "fig3": fig3}[args.figure](args)
+    {"fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "table": table}[args.figure](args)
 
 
 if __name__ == "__main__":
