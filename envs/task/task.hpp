@@ -94,6 +94,12 @@ struct TaskParams {
   // [0, free_start_speed] (0: at rest). Data on what moving states are worth, which the actor's
   // greedy input −R⁻¹gᵀ∂V̂/∂v reads, without waiting for the actor to move there itself.
   T free_start_speed = T(0);
+  // ... and, when free_start_goal_distance.hi > 0, drawn round the episode's goal instead of over
+  // the arena: the distance to the goal uniform in [lo, hi], the direction uniform (positions
+  // outside the arena or in a wall's zone are drawn again). Uniform in distance puts many more
+  // starts near the goal than uniform in area: a reverse curriculum's data (reach the goal from
+  // nearby first), for a critic that otherwise sees almost no success early on.
+  Range<T> free_start_goal_distance = {T(0), T(0)};
 
   template <typename U>
   DMPC_HD TaskParams<U> cast() const {
@@ -123,6 +129,7 @@ struct TaskParams {
     r.free_start_time_left = {U(free_start_time_left.lo), U(free_start_time_left.hi)};
     r.free_start_margin = U(free_start_margin);
     r.free_start_speed = U(free_start_speed);
+    r.free_start_goal_distance = {U(free_start_goal_distance.lo), U(free_start_goal_distance.hi)};
     return r;
   }
 };
@@ -231,8 +238,16 @@ DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed,
     const PhiloxCounter free = philox4x32_10(
         philox_counter(env_id, episode, attempt, 0, RandomStream::kEpisodeSample), philox_key(seed));
     if (attempt == 1 && !(uniform_open01<T>(free.c[0]) < task.free_start_fraction)) return s;
-    const T px = sample_range(Range<T>{-task.arena_half_x, task.arena_half_x}, free.c[1]);
-    const T py = sample_range(Range<T>{-task.arena_half_y, task.arena_half_y}, free.c[2]);
+    T px, py;
+    if (task.free_start_goal_distance.hi > T(0)) {  // round the goal, uniform in distance
+      const T distance = sample_range(task.free_start_goal_distance, free.c[1]);
+      const T direction = T(6.283185307179586) * uniform_open01<T>(free.c[2]);
+      px = s.goal_x + distance * cos(direction);
+      py = s.goal_y + distance * sin(direction);
+    } else {  // uniform over the arena
+      px = sample_range(Range<T>{-task.arena_half_x, task.arena_half_x}, free.c[1]);
+      py = sample_range(Range<T>{-task.arena_half_y, task.arena_half_y}, free.c[2]);
+    }
     if (!clear_of_obstacles(task, px, py, task.free_start_margin)) continue;
     const T time_left = sample_range(task.free_start_time_left, free.c[3]);
     const int32_t step =

@@ -128,6 +128,10 @@ EnvConfig read_env_config(ConfigReader& r) {
     throw ConfigError(r.source() + ": task.start.free_time_left: the time left must be positive");
   t.free_start_margin = r.number("task.start.free_margin", t.free_start_margin, 0.0, 1e3);
   t.free_start_speed = r.number("task.start.free_speed", t.free_start_speed, 0.0, 10.0);
+  t.free_start_goal_distance =
+      read_range(r, "task.start.free_goal_distance", t.free_start_goal_distance, 1e3);
+  if (t.free_start_goal_distance.lo < 0)
+    throw ConfigError(r.source() + ": task.start.free_goal_distance: a distance cannot be negative");
   t.goal_x = read_range(r, "task.goal.gx", t.goal_x, half[0]);
   t.goal_y = read_range(r, "task.goal.gy", t.goal_y, half[1]);
 

@@ -168,6 +168,46 @@ TEST(Task, FreeStartsAreClearOfWallsAndStartPartWayThrough) {
   EXPECT_GT(above_wall, n / 10);
 }
 
+// Exploring starts round the goal: the distance to the episode's goal uniform in [lo, hi]; still
+// clear of the walls and in the arena; with hi = 0 the starts are those of the whole arena.
+TEST(Task, FreeStartsRoundTheGoalAreUniformInDistance) {
+  TaskParams<double> task = kTask;
+  task.free_start_fraction = 1.0;
+  task.free_start_time_left = {2.0, 3.0};
+  task.free_start_goal_distance = {0.1, 1.1};
+  const int n = 4000;
+  int fallback = 0, near = 0, inner_half = 0;
+  for (uint32_t id = 0; id < n; ++id) {
+    const EpisodeStart<double> s = sample_episode(task, 11, id, 2);
+    const EpisodeStart<double> plain = sample_episode(kTask, 11, id, 2);
+    if (s.x == plain.x && s.y == plain.y) {  // 16 rejected draws: the task's own start (rare)
+      ++fallback;
+      continue;
+    }
+    const double distance = std::hypot(s.x - s.goal_x, s.y - s.goal_y);
+    EXPECT_GE(distance, 0.1 - 1e-12);
+    EXPECT_LE(distance, 1.1 + 1e-12);
+    EXPECT_TRUE(clear_of_obstacles(task, s.x, s.y, task.free_start_margin)) << s.x << ", " << s.y;
+    near += distance < 0.35;
+    inner_half += distance < 0.6;
+  }
+  EXPECT_LT(fallback, n / 100);
+  // Uniform in distance: a quarter of the range lies within 0.35 m, so about a quarter of the draws
+  // (more, as the edge and the wall's zone cut more of the outer ring); uniform over the arena
+  // would put about 4 % there (the disc's share of the arena's area).
+  EXPECT_GT(near, n / 5);
+  EXPECT_GT(inner_half, n * 45 / 100);
+  // Off (hi = 0): over the whole arena again, so some starts lie farther than 1.1 m from the goal.
+  TaskParams<double> arena = task;
+  arena.free_start_goal_distance = {0.0, 0.0};
+  int far = 0;
+  for (uint32_t id = 0; id < 400; ++id) {
+    const EpisodeStart<double> s = sample_episode(arena, 11, id, 2);
+    far += std::hypot(s.x - s.goal_x, s.y - s.goal_y) > 1.1;
+  }
+  EXPECT_GT(far, 100);
+}
+
 // A time left above T starts the episode before t = 0 (a negative step): it runs
 // (time left)/δt control periods to its time-out, T − step·δt counting down to 0 as always.
 TEST(Task, FreeStartsWithMoreTimeThanTheEpisodeRunLonger) {

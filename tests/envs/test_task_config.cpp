@@ -47,6 +47,8 @@ TEST(TaskConfig, DefaultFileEqualsBuiltInDefaults) {
   EXPECT_EQ(x.start_y.lo, y.start_y.lo);
   EXPECT_EQ(x.goal_y.hi, y.goal_y.hi);
   EXPECT_EQ(x.arena_half_x, y.arena_half_x);
+  EXPECT_EQ(x.free_start_goal_distance.hi, y.free_start_goal_distance.hi);
+  EXPECT_EQ(x.free_start_goal_distance.hi, 0.0);  // off by default
   EXPECT_EQ(a.eval_starts.size(), 8u);
 }
 
@@ -220,6 +222,11 @@ TEST(TaskConfig, BadInputIsRejectedWithTheKeyNamed) {
   // Time left up to 4 T (the episode then starts before t = 0), not beyond.
   EXPECT_EQ(load_error("[task.start]\nfree_time_left = [2.0, 12.0]\n"), "");
   EXPECT_NE(load_error("[task.start]\nfree_time_left = [2.0, 12.5]\n").find("task.start.free_time_left"),
+            std::string::npos);
+  EXPECT_EQ(load_error("[task.start]\nfree_goal_distance = [0.2, 1.5]\n"), "");
+  EXPECT_NE(load_error("[task.start]\nfree_goal_distance = [-0.2, 1.5]\n").find("task.start.free_goal_distance"),
+            std::string::npos);
+  EXPECT_NE(load_error("[task.start]\nfree_goal_distance = [1.5, 0.2]\n").find("task.start.free_goal_distance"),
             std::string::npos);
   EXPECT_NE(load_error("[task.eval]\nstarts = [[0, 0, 0]]\n").find("task.eval.starts[0]"),
             std::string::npos);
