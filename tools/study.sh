@@ -122,7 +122,10 @@ for kind in dense binary; do
       "$kind"_*)
         runs=""
         for s in $seeds; do runs="$runs${runs:+,}$out/runs/$c-s$s"; done
-        groups+=(--group "${c#"$kind"_}=$runs") ;;
+        # The curve's name with the horizon the run used (its resolved config.toml).
+        horizon=$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["actor"]["horizon"])' \
+          "$out/runs/$c-s$first_seed/config.toml")
+        groups+=(--group "${c#"$kind"_} ($horizon s)=$runs") ;;
     esac
   done
   [ ${#groups[@]} -gt 0 ] && "$python" "$figures" fig2b "${groups[@]}" --title "$kind cost" --out "$out/fig2b-$kind.png"
