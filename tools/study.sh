@@ -79,6 +79,13 @@ train_run() {
   return "$rc"
 }
 
+# The run directories of configuration $1, one per seed, comma-separated (a --group of dmpc_figures.py).
+seed_runs() {
+  local runs="" s
+  for s in $seeds; do runs="$runs${runs:+,}$out/runs/$1-s$s"; done
+  echo "$runs"
+}
+
 mkdir -p "$out/runs"
 study_start=$(date +%s)
 failed=0
@@ -120,12 +127,10 @@ for kind in dense binary; do
   for c in $configs; do
     case "$c" in
       "$kind"_*)
-        runs=""
-        for s in $seeds; do runs="$runs${runs:+,}$out/runs/$c-s$s"; done
         # The curve's name with the horizon the run used (its resolved config.toml).
         horizon=$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["actor"]["horizon"])' \
           "$out/runs/$c-s$first_seed/config.toml")
-        groups+=(--group "${c#"$kind"_} ($horizon s)=$runs") ;;
+        groups+=(--group "${c#"$kind"_} ($horizon s)=$(seed_runs "$c")") ;;
     esac
   done
   [ ${#groups[@]} -gt 0 ] && "$python" "$figures" fig2b "${groups[@]}" --title "$kind cost" --out "$out/fig2b-$kind.png"
@@ -161,11 +166,7 @@ print("\n".join(lines))
 EOF
 # Every evaluation after iteration 0, mean ± standard deviation over the seeds (the README's tables).
 table_groups=()
-for c in $configs; do
-  runs=""
-  for s in $seeds; do runs="$runs${runs:+,}$out/runs/$c-s$s"; done
-  table_groups+=(--group "$c=$runs")
-done
+for c in $configs; do table_groups+=(--group "$c=$(seed_runs "$c")"); done
 printf '\nOver all evaluations after iteration 0 (mean ± standard deviation over the seeds):\n\n' | tee -a "$out/summary.md"
 "$python" "$figures" table "${table_groups[@]}" | tee -a "$out/summary.md"
 echo "== wrote $out/summary.md and the figures in $out/"

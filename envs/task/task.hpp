@@ -204,6 +204,12 @@ DMPC_HD T sample_range(const Range<T>& r, uint32_t bits) {
   return r.lo + (r.hi - r.lo) * uniform_open01<T>(bits);
 }
 
+// A direction in the plane, uniform on [0, 2π).
+template <typename T>
+DMPC_HD T sample_angle(uint32_t bits) {
+  return T(6.283185307179586) * uniform_open01<T>(bits);
+}
+
 // Where and when an episode starts, and its goal.
 template <typename T>
 struct EpisodeStart {
@@ -241,7 +247,7 @@ DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed,
     T px, py;
     if (task.free_start_goal_distance.hi > T(0)) {  // round the goal, uniform in distance
       const T distance = sample_range(task.free_start_goal_distance, free.c[1]);
-      const T direction = T(6.283185307179586) * uniform_open01<T>(free.c[2]);
+      const T direction = sample_angle<T>(free.c[2]);
       px = s.goal_x + distance * cos(direction);
       py = s.goal_y + distance * sin(direction);
     } else {  // uniform over the arena
@@ -261,7 +267,7 @@ DMPC_HD EpisodeStart<T> sample_episode(const TaskParams<T>& task, uint64_t seed,
       const PhiloxCounter motion = philox4x32_10(
           philox_counter(env_id, episode, attempt, 1, RandomStream::kEpisodeSample), philox_key(seed));
       const T speed = task.free_start_speed * uniform_open01<T>(motion.c[0]);
-      const T heading = T(6.283185307179586) * uniform_open01<T>(motion.c[1]);
+      const T heading = sample_angle<T>(motion.c[1]);
       s.vx = speed * cos(heading);
       s.vy = speed * sin(heading);
     }

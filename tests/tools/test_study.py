@@ -10,6 +10,7 @@ keeps the finished runs, and that the figure tool refuses a directory that is no
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,31 +54,30 @@ with tempfile.TemporaryDirectory() as tmp:
                   if line.startswith("| dense_") or line.startswith("| binary_")}
     check("the all-evaluations table has a row per configuration",
           sorted(table_rows) == ["binary_long_terminal", "dense_short_dmpc"], summary)
+    def evaluations(config, seed):  # a run's evaluation records, iteration 0 included
+        with open(os.path.join(out, "runs", f"{config}-s{seed}", "metrics.jsonl")) as f:
+            return [m for m in map(json.loads, filter(str.strip, f)) if "eval_mean_cost" in m]
+
+    def mean_sd(values):  # as the table writes it: mean ± sample standard deviation
+        return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
     collisions = []
     for seed in (1, 2):
-        with open(os.path.join(out, "runs", f"binary_long_terminal-s{seed}", "metrics.jsonl")) as f:
-            evals = [m for m in map(json.loads, filter(str.strip, f)) if "eval_collision_rate" in m and m["iteration"] > 0]
+        evals = [m for m in evaluations("binary_long_terminal", seed) if m["iteration"] > 0]
         collisions.append(100 * sum(m["eval_collision_rate"] for m in evals) / len(evals))
-    mean = sum(collisions) / 2
-    sd = (sum((c - mean) ** 2 for c in collisions)) ** 0.5  # sample deviation of two values
-    expected = f"{mean:.1f} ± {sd:.1f} / "
+    expected = mean_sd(collisions) + " / "
     row = table_rows.get("binary_long_terminal", [])
     check("the table's collisions are the mean ± sd of the runs' evaluations",
           len(row) > 4 and row[4].startswith(expected), f"{expected} in {row}")
-    costs = []  # the last ten evaluations' mean cost (never 0 here: the point mass starts away from the goal)
+    last_ten_costs = []  # never 0 here: the point mass starts away from the goal
     for seed in (1, 2):
-        with open(os.path.join(out, "runs", f"dense_short_dmpc-s{seed}", "metrics.jsonl")) as f:
-            evals = [m for m in map(json.loads, filter(str.strip, f)) if "eval_mean_cost" in m and m["iteration"] > 0]
-        costs.append(sum(m["eval_mean_cost"] for m in evals[-10:]) / len(evals[-10:]))
-    mean = sum(costs) / 2
-    expected = f"{mean:.1f} ± {abs(costs[0] - costs[1]) / 2 ** 0.5:.1f}"
+        evals = [m for m in evaluations("dense_short_dmpc", seed) if m["iteration"] > 0][-10:]
+        last_ten_costs.append(sum(m["eval_mean_cost"] for m in evals) / len(evals))
+    expected = mean_sd(last_ten_costs)
     row = table_rows.get("dense_short_dmpc", [])
     check("the table's cost is the mean ± sd of the runs' last ten evaluations",
-          len(row) > 6 and row[6] == expected and mean > 0, f"{expected} in {row}")
-    costs = []
-    for seed in (1, 2):
-        with open(os.path.join(out, "runs", f"dense_short_dmpc-s{seed}", "metrics.jsonl")) as f:
-            costs.append([m for m in map(json.loads, filter(str.strip, f)) if "eval_mean_cost" in m][-1]["eval_mean_cost"])
+          len(row) > 6 and row[6] == expected and statistics.mean(last_ten_costs) > 0, f"{expected} in {row}")
+    costs = [evaluations("dense_short_dmpc", seed)[-1]["eval_mean_cost"] for seed in (1, 2)]
     expected = f"| {sum(costs) / 2:.2f} |"
     check("the summary's mean cost is the runs' last evaluations'",
           any(row.startswith("| dense_short_dmpc ") and row.endswith(expected) for row in rows), f"{expected} in {summary}")

@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -256,9 +257,8 @@ def run_figures(run):
 
 def table(args):
     def spread(values):  # mean ± sample standard deviation over the seeds (± 0.0 for one run)
-        mean = sum(values) / len(values)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-        return f"{mean:.1f} ± {sd:.1f}"
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.1f} ± {sd:.1f}"
 
     lines = ["| configuration | runs | iterations | eval success: all / last 10 / best | "
              "eval collisions: all / last 10 | eval falls | eval cost, last 10 | "
