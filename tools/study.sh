@@ -6,7 +6,7 @@
 #
 #   tools/study.sh [--out runs/study] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
 #                  [--backend cpu|cuda|auto] [--configs "dense_short_dmpc ..."] [--dmpc build/dmpc]
-#                  [--jobs J] [--set key=value ...]
+#                  [--jobs J] [--archive DIR] [--set key=value ...]
 #
 # Runs go to <out>/runs/<config>-s<seed>; a finished run is kept, a stopped one is resumed (so
 # the study can be interrupted and started again). Figures: <out>/fig2a-<config>.png (seed 1),
@@ -18,6 +18,9 @@
 # --jobs J trains J runs at a time (each on env.threads = --threads, default 1 then), its output in
 # <out>/runs/<config>-s<seed>.log; on a machine of C cores, J = C one-thread runs get more done
 # than one run on C threads (the critic's updates run on one thread either way).
+# --archive DIR keeps, once every run has finished, what the figures and tables are made from in
+# DIR/<config>-s<seed>/ (tools/archive_runs.py: metrics and the last critic, ~100 kB a run), small
+# enough to commit; the figures and tables can be drawn again from DIR as from <out>/runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +33,7 @@ backend=""
 configs="dense_short_dmpc dense_short_terminal dense_long_dmpc dense_long_terminal dense_mid_dmpc dense_mid_terminal binary_short_dmpc binary_short_terminal binary_long_dmpc binary_long_terminal binary_mid_dmpc binary_mid_terminal"
 dmpc=build/dmpc
 jobs=1
+archive=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,8 +46,9 @@ while [ $# -gt 0 ]; do
     --configs) configs="$2"; shift 2 ;;
     --dmpc) dmpc="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --archive) archive="$2"; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
     *) echo "study.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -116,6 +121,11 @@ if [ "$failed" -ne 0 ]; then
   exit 1
 fi
 echo "== all runs: $(( $(date +%s) - study_start )) s"
+if [ -n "$archive" ]; then
+  archived=()
+  for c in $configs; do for s in $seeds; do archived+=("$out/runs/$c-s$s"); done; done
+  "$python" tools/archive_runs.py "${archived[@]}" --into "$archive"
+fi
 
 figures=tools/plots/dmpc_figures.py
 first_seed=${seeds%% *}

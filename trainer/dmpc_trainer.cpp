@@ -721,6 +721,11 @@ class Trainer {
     if (comm_.rank() == 0) verified_state(dir, comm_.size());
     comm_.barrier();
     const toml::table state = toml::parse_file((dir / "state.toml").string());
+    if (state["archived"].value_or(false))
+      throw std::runtime_error(dir.string() +
+                               ": an archived checkpoint (tools/archive_runs.py keeps the critic and target "
+                               "network, not the replay buffer or the optimizer's state): it can be evaluated and "
+                               "plotted, not resumed");
     try {
       torch::load(critic_, (dir / "critic.pt").string(), device_);
       torch::load(target_, (dir / "target.pt").string(), device_);

@@ -5,8 +5,10 @@ Usage: /usr/bin/python3 tests/tools/test_study.py <path-to-dmpc> <source-dir>
 
 Two configurations × two seeds of a few iterations on the point mass (the figures only need run
 directories of the real format); checks that every figure is a PNG with something drawn in it,
-that the summary has one row per configuration with the runs' last evaluation, that a second call
-keeps the finished runs, and that the figure tool refuses a directory that is not a run.
+that the summary has one row per configuration with the runs' last evaluation, that the archive
+(--archive, tools/archive_runs.py) is small and gives the same table and evaluation as the runs and
+is not resumed, that a second call keeps the finished runs, and that the figure tool refuses a
+directory that is not a run.
 """
 import json
 import os
@@ -30,7 +32,7 @@ with tempfile.TemporaryDirectory() as tmp:
     args = [os.path.join(SOURCE, "tools", "study.sh"), "--out", out, "--seeds", "1 2", "--iterations", "2",
             "--batch", "8", "--threads", "1", "--configs", "dense_short_dmpc binary_long_terminal",
             "--dmpc", DMPC, "--set", "env.system=point_mass", "--set", "train.eval_every=1",
-            "--set", "train.minibatches=20"]
+            "--set", "train.minibatches=20", "--archive", os.path.join(tmp, "archive")]
     # Two runs at a time (--jobs 2), each with its own log.
     r = subprocess.run(args + ["--jobs", "2"], capture_output=True, text=True, timeout=600, cwd=SOURCE)
     check("study.sh runs to the end (two runs at a time)", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
@@ -81,6 +83,50 @@ with tempfile.TemporaryDirectory() as tmp:
     expected = f"| {sum(costs) / 2:.2f} |"
     check("the summary's mean cost is the runs' last evaluations'",
           any(row.startswith("| dense_short_dmpc ") and row.endswith(expected) for row in rows), f"{expected} in {summary}")
+    # --archive: the runs' metrics and last critic, small, and the same table and evaluation from them.
+    archive = os.path.join(tmp, "archive")
+    arch_run = os.path.join(archive, "dense_short_dmpc-s1")
+    sizes = {}
+    for root, _, files in os.walk(archive):
+        for f in files:
+            sizes[os.path.relpath(os.path.join(root, f), archive)] = os.path.getsize(os.path.join(root, f))
+    check("the archive holds every run without replay buffers or optimizer state",
+          sorted({k.split(os.sep)[0] for k in sizes}) == sorted(f"{c}-s{seed}" for c in ("dense_short_dmpc", "binary_long_terminal")
+                                                               for seed in (1, 2))
+          and not any(k.endswith(("replay.pt", "optimizer.pt", "metrics.jsonl")) for k in sizes)
+          and os.path.exists(os.path.join(arch_run, "metrics.jsonl.gz")), sorted(sizes))
+    check("an archived run is small", sum(v for k, v in sizes.items() if k.startswith("dense_short_dmpc-s1")) < 200_000,
+          str(sizes))
+    figures = os.path.join(SOURCE, "tools", "plots", "dmpc_figures.py")
+    groups = lambda root: [a for c in ("dense_short_dmpc", "binary_long_terminal")
+                           for a in ("--group", c + "=" + ",".join(os.path.join(root, f"{c}-s{seed}") for seed in (1, 2)))]
+    from_runs = subprocess.run([sys.executable, figures, "table"] + groups(os.path.join(out, "runs")),
+                               capture_output=True, text=True)
+    from_archive = subprocess.run([sys.executable, figures, "table"] + groups(archive), capture_output=True, text=True)
+    check("the table from the archive is the table from the runs",
+          from_runs.returncode == 0 and from_archive.returncode == 0 and from_runs.stdout == from_archive.stdout
+          and "dense_short_dmpc" in from_archive.stdout, from_runs.stdout + from_archive.stdout + from_archive.stderr)
+
+    def eval_json(run):
+        path = os.path.join(tmp, "eval.json")
+        r = subprocess.run([DMPC, "eval", "--checkpoint", run, "--out", path], capture_output=True, text=True)
+        return json.load(open(path))["episodes"] if r.returncode == 0 else r.stderr
+
+    live, archived = eval_json(os.path.join(out, "runs", "dense_short_dmpc-s1")), eval_json(arch_run)
+    check("dmpc eval of the archived run = of the run", isinstance(live, list) and live == archived, f"{live} / {archived}")
+    before = open(os.path.join(arch_run, "metrics.jsonl.gz"), "rb").read()
+    r = subprocess.run([DMPC, "train", "--out", arch_run, "--resume"], capture_output=True, text=True, timeout=120)
+    check("an archived run is not resumed, and stays as it was",
+          r.returncode != 0 and "archived checkpoint" in r.stderr
+          and open(os.path.join(arch_run, "metrics.jsonl.gz"), "rb").read() == before
+          and not os.path.exists(os.path.join(arch_run, "metrics.jsonl")), r.stdout[-500:] + r.stderr[-500:])
+    archiver = os.path.join(SOURCE, "tools", "archive_runs.py")
+    r = subprocess.run([sys.executable, archiver, tmp, "--into", os.path.join(tmp, "x")], capture_output=True, text=True)
+    check("archive_runs.py refuses a directory that is not a run", r.returncode == 2 and "not a run directory" in r.stderr,
+          r.stderr)
+    r = subprocess.run([sys.executable, archiver, arch_run, "--into", os.path.join(tmp, "x")], capture_output=True, text=True)
+    check("archive_runs.py refuses to archive an archive", r.returncode == 2 and "no metrics.jsonl" in r.stderr, r.stderr)
+
     before = os.path.getmtime(os.path.join(out, "runs", "dense_short_dmpc-s1", "FINISHED"))
     r = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=SOURCE)
     check("a second call keeps the finished runs", r.returncode == 0 and "finished earlier, kept" in r.stdout

@@ -24,6 +24,7 @@ fig2a and fig3 run the checkpoint's actor with `dmpc eval` (no noise, the config
 evaluation starts and goal) unless --eval gives its JSON.
 """
 import argparse
+import gzip
 import json
 import math
 import os
@@ -56,11 +57,15 @@ def run_config(run):
 
 
 def run_metrics(run):
+    """metrics.jsonl of a run, or metrics.jsonl.gz of an archived one (tools/archive_runs.py)."""
     path = os.path.join(run, "metrics.jsonl")
-    if not os.path.exists(path):
-        fail(f"{run}: no metrics.jsonl")
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    if os.path.exists(path):
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    if os.path.exists(path + ".gz"):
+        with gzip.open(path + ".gz", "rt") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    fail(f"{run}: no metrics.jsonl (nor metrics.jsonl.gz)")
 
 
 def evaluate(dmpc, run, starts=None):
