@@ -18,9 +18,10 @@
 # --jobs J trains J runs at a time (each on env.threads = --threads, default 1 then), its output in
 # <out>/runs/<config>-s<seed>.log; on a machine of C cores, J = C one-thread runs get more done
 # than one run on C threads (the critic's updates run on one thread either way).
-# --archive DIR keeps, once every run has finished, what the figures and tables are made from in
-# DIR/<config>-s<seed>/ (tools/archive_runs.py: metrics and the last critic, ~100 kB a run), small
-# enough to commit; the figures and tables can be drawn again from DIR as from <out>/runs.
+# --archive DIR keeps what the figures and tables are made from in DIR/<config>-s<seed>/
+# (tools/archive_runs.py: metrics and the last critic, ~100 kB a run), small enough to commit: each
+# run as soon as it finishes, and every run again once all have; the figures and tables can be
+# drawn again from DIR as from <out>/runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
     --jobs) jobs="$2"; shift 2 ;;
     --archive) archive="$2"; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
     *) echo "study.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,6 +82,10 @@ train_run() {
     "$dmpc" train --config "configs/$c.toml" --set "seed=$s" "${settings[@]}" --out "$run" || rc=$?
   fi
   echo "== $run: $(( $(date +%s) - start )) s, exit status $rc"
+  # Archived as soon as it finishes: what a long study has done survives the machine.
+  if [ -n "$archive" ] && [ "$rc" -eq 0 ]; then
+    "$python" tools/archive_runs.py "$run" --into "$archive" || rc=$?
+  fi
   return "$rc"
 }
 

@@ -39,6 +39,13 @@ with tempfile.TemporaryDirectory() as tmp:
     check("each run of --jobs 2 has its log", all(
         os.path.exists(os.path.join(out, "runs", f"{c}-s{seed}.log"))
         for c in ("dense_short_dmpc", "binary_long_terminal") for seed in (1, 2)))
+    def run_log(config, seed):
+        path = os.path.join(out, "runs", f"{config}-s{seed}.log")
+        return open(path).read() if os.path.exists(path) else ""
+    check("each run is archived as soon as it finishes (in its own log, not only at the study's end)", all(
+        f"-> {os.path.join(tmp, 'archive', f'{c}-s{seed}')} (" in run_log(c, seed)
+        for c in ("dense_short_dmpc", "binary_long_terminal") for seed in (1, 2)),
+        run_log("dense_short_dmpc", 1)[-1000:])
     for name in ("fig2a-dense_short_dmpc.png", "fig2a-binary_long_terminal.png", "fig2b-dense.png",
                  "fig2b-binary.png", "fig3-dense_short_dmpc.png"):
         path = os.path.join(out, name)
