@@ -20,8 +20,8 @@
 # than one run on C threads (the critic's updates run on one thread either way).
 # --archive DIR keeps what the figures and tables are made from in DIR/<config>-s<seed>/
 # (tools/archive_runs.py: metrics and the last critic, ~100 kB a run), small enough to commit: each
-# run as soon as it finishes, and every run again once all have; the figures and tables can be
-# drawn again from DIR as from <out>/runs.
+# run as soon as it finishes (a run finished earlier when the study reaches it); the figures and
+# tables can be drawn again from DIR as from <out>/runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,7 +68,12 @@ settings=("${extra[@]}")
 [ -n "$threads" ] && settings+=(--set "env.threads=$threads")
 [ -n "$backend" ] && settings+=(--backend "$backend")
 
-# One run of the study: trained, resumed, or kept when it finished earlier.
+# With --archive, the finished run $1 into DIR (replacing an older archive of it).
+archive_run() {
+  [ -z "$archive" ] || "$python" tools/archive_runs.py "$1" --into "$archive"
+}
+
+# One run of the study: trained or resumed.
 train_run() {
   local c="$1" s="$2"
   local run="$out/runs/$c-s$s" start rc=0
@@ -83,9 +88,7 @@ train_run() {
   fi
   echo "== $run: $(( $(date +%s) - start )) s, exit status $rc"
   # Archived as soon as it finishes: what a long study has done survives the machine.
-  if [ -n "$archive" ] && [ "$rc" -eq 0 ]; then
-    "$python" tools/archive_runs.py "$run" --into "$archive" || rc=$?
-  fi
+  if [ "$rc" -eq 0 ]; then archive_run "$run" || rc=$?; fi
   return "$rc"
 }
 
@@ -105,6 +108,7 @@ for c in $configs; do
     run="$out/runs/$c-s$s"
     if [ -f "$run/FINISHED" ]; then
       echo "== $run: finished earlier, kept"
+      archive_run "$run" || failed=1
     elif [ "$jobs" -eq 1 ]; then
       train_run "$c" "$s"
     else
@@ -126,11 +130,6 @@ if [ "$failed" -ne 0 ]; then
   exit 1
 fi
 echo "== all runs: $(( $(date +%s) - study_start )) s"
-if [ -n "$archive" ]; then
-  archived=()
-  for c in $configs; do for s in $seeds; do archived+=("$out/runs/$c-s$s"); done; done
-  "$python" tools/archive_runs.py "${archived[@]}" --into "$archive"
-fi
 
 figures=tools/plots/dmpc_figures.py
 first_seed=${seeds%% *}
