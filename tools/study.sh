@@ -7,6 +7,7 @@
 #   tools/study.sh [--out runs/study] [--seeds "1 2 3"] [--iterations N] [--batch B] [--threads T]
 #                  [--backend cpu|cuda|auto] [--configs "dense_short_dmpc ..."] [--dmpc build/dmpc]
 #                  [--jobs J] [--archive DIR] [--set key=value ...]
+#   tools/study.sh --status [--out ...] [--configs ...] [--seeds ...] [--archive DIR]
 #
 # Runs go to <out>/runs/<config>-s<seed>; a finished run is kept, a stopped one is resumed (so
 # the study can be interrupted and started again). Figures: <out>/fig2a-<config>.png (seed 1),
@@ -22,6 +23,9 @@
 # (tools/archive_runs.py: metrics and the last critic, ~100 kB a run), small enough to commit: each
 # run as soon as it finishes (a run finished earlier when the study reaches it); the figures and
 # tables can be drawn again from DIR as from <out>/runs.
+# --status trains nothing: one line per run (finished, with its wall time and whether it is in
+# the archive; stopped or running, at which iteration and how long ago it last wrote a metric; not
+# started) and the study's run time so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +39,7 @@ configs="dense_short_dmpc dense_short_terminal dense_long_dmpc dense_long_termin
 dmpc=build/dmpc
 jobs=1
 archive=""
+status=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -49,16 +54,51 @@ while [ $# -gt 0 ]; do
     --jobs) jobs="$2"; shift 2 ;;
     --archive) archive="$2"; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
+    --status) status=1; shift ;;
+    -h|--help) sed -n 2,28p "$0"; exit 0 ;;
     *) echo "study.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[ -x "$dmpc" ] || { echo "study.sh: $dmpc is not an executable (build first: tools/build.sh)" >&2; exit 2; }
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 for c in $configs; do
   [ -f "configs/$c.toml" ] || { echo "study.sh: no configs/$c.toml" >&2; exit 2; }
 done
+
+if [ -n "$status" ]; then
+  "$python" - "$out" "$archive" $configs -- $seeds <<'EOF'
+import json, os, sys, time, tomllib
+out, archive = sys.argv[1], sys.argv[2]
+split = sys.argv.index("--")
+configs, seeds = sys.argv[3:split], sys.argv[split + 1:]
+names = [f"{c}-s{s}" for c in configs for s in seeds]
+width = max(len(n) for n in names)
+finished, run_seconds = 0, 0.0
+for name in names:
+    run = os.path.join(out, "runs", name)
+    metrics = []
+    if os.path.exists(os.path.join(run, "metrics.jsonl")):
+        with open(os.path.join(run, "metrics.jsonl")) as f:
+            metrics = [json.loads(line) for line in f if line.strip()]
+    wall = max((m.get("wall_time", 0) for m in metrics), default=0)
+    run_seconds += wall
+    if os.path.exists(os.path.join(run, "FINISHED")):
+        finished += 1
+        kept = os.path.isdir(os.path.join(archive, name)) if archive else None
+        state = f"finished, {wall / 60:.0f} min" + ("" if kept is None else ", archived" if kept else ", not archived")
+    elif metrics:
+        with open(os.path.join(run, "config.toml"), "rb") as f:
+            target = tomllib.load(f)["train"]["iterations"]
+        ago = time.time() - os.path.getmtime(os.path.join(run, "metrics.jsonl"))
+        state = f"iteration {metrics[-1]['iteration']} of {target}, {wall / 60:.0f} min, last metric {ago / 60:.1f} min ago"
+    else:
+        state = "not started"
+    print(f"{name:<{width}}  {state}")
+print(f"== {finished} of {len(names)} runs finished; {run_seconds / 3600:.1f} h of run time so far")
+EOF
+  exit 0
+fi
+[ -x "$dmpc" ] || { echo "study.sh: $dmpc is not an executable (build first: tools/build.sh)" >&2; exit 2; }
 case "$jobs" in ''|*[!0-9]*|0) echo "study.sh: --jobs needs a positive whole number, not '$jobs'" >&2; exit 2 ;; esac
 [ "$jobs" -gt 1 ] && [ -z "$threads" ] && threads=1
 

@@ -7,8 +7,8 @@ Two configurations × two seeds of a few iterations on the point mass (the figur
 directories of the real format); checks that every figure is a PNG with something drawn in it,
 that the summary has one row per configuration with the runs' last evaluation, that the archive
 (--archive, tools/archive_runs.py) is small and gives the same table and evaluation as the runs and
-is not resumed, that a second call keeps the finished runs, and that the figure tool refuses a
-directory that is not a run.
+is not resumed, that a second call keeps the finished runs, that --status tells finished, stopped
+and unstarted runs apart, and that the figure tool refuses a directory that is not a run.
 """
 import json
 import os
@@ -33,12 +33,32 @@ with tempfile.TemporaryDirectory() as tmp:
             "--batch", "8", "--threads", "1", "--configs", "dense_short_dmpc binary_long_terminal",
             "--dmpc", DMPC, "--set", "env.system=point_mass", "--set", "train.eval_every=1",
             "--set", "train.minibatches=20", "--archive", os.path.join(tmp, "archive")]
+    status_args = [os.path.join(SOURCE, "tools", "study.sh"), "--status", "--out", out, "--seeds", "1 2",
+                   "--configs", "dense_short_dmpc binary_long_terminal", "--archive", os.path.join(tmp, "archive")]
+    r = subprocess.run(status_args, capture_output=True, text=True, timeout=60, cwd=SOURCE)
+    check("--status before the study: every run not started", r.returncode == 0
+          and r.stdout.count("not started") == 4 and "0 of 4 runs finished" in r.stdout
+          and not os.path.exists(out), r.stdout + r.stderr)
     # Two runs at a time (--jobs 2), each with its own log.
     r = subprocess.run(args + ["--jobs", "2"], capture_output=True, text=True, timeout=600, cwd=SOURCE)
     check("study.sh runs to the end (two runs at a time)", r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:])
     check("each run of --jobs 2 has its log", all(
         os.path.exists(os.path.join(out, "runs", f"{c}-s{seed}.log"))
         for c in ("dense_short_dmpc", "binary_long_terminal") for seed in (1, 2)))
+    r = subprocess.run(status_args, capture_output=True, text=True, timeout=60, cwd=SOURCE)
+    check("--status after it: every run finished and archived", r.returncode == 0
+          and r.stdout.count("archived") == 4 and "not archived" not in r.stdout
+          and "4 of 4 runs finished" in r.stdout, r.stdout + r.stderr)
+    # A stopped run (no FINISHED yet): --status names its iteration out of the configured count.
+    stopped = os.path.join(tmp, "stopped")
+    os.makedirs(os.path.join(stopped, "runs"))
+    subprocess.run(["cp", "-r", os.path.join(out, "runs", "dense_short_dmpc-s1"), os.path.join(stopped, "runs")], check=True)
+    os.remove(os.path.join(stopped, "runs", "dense_short_dmpc-s1", "FINISHED"))
+    r = subprocess.run(status_args[:3] + [stopped, "--seeds", "1", "--configs", "dense_short_dmpc"],
+                       capture_output=True, text=True, timeout=60, cwd=SOURCE)
+    check("--status names a stopped run's iteration", r.returncode == 0
+          and "dense_short_dmpc-s1  iteration 2 of 2," in r.stdout and "0 of 1 runs finished" in r.stdout,
+          r.stdout + r.stderr)
     def run_log(config, seed):
         path = os.path.join(out, "runs", f"{config}-s{seed}.log")
         return open(path).read() if os.path.exists(path) else ""
