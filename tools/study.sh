@@ -67,7 +67,9 @@ done
 
 if [ -n "$status" ]; then
   "$python" - "$out" "$archive" $configs -- $seeds <<'EOF'
-import json, os, sys, time, tomllib
+import os, sys, time
+sys.path.insert(0, "tools/plots")
+from dmpc_figures import run_config, run_metrics  # how the figures and tables read a run
 out, archive = sys.argv[1], sys.argv[2]
 split = sys.argv.index("--")
 configs, seeds = sys.argv[3:split], sys.argv[split + 1:]
@@ -76,10 +78,7 @@ width = max(len(n) for n in names)
 finished, run_seconds = 0, 0.0
 for name in names:
     run = os.path.join(out, "runs", name)
-    metrics = []
-    if os.path.exists(os.path.join(run, "metrics.jsonl")):
-        with open(os.path.join(run, "metrics.jsonl")) as f:
-            metrics = [json.loads(line) for line in f if line.strip()]
+    metrics = run_metrics(run) if os.path.exists(os.path.join(run, "metrics.jsonl")) else []
     wall = max((m.get("wall_time", 0) for m in metrics), default=0)
     run_seconds += wall
     if os.path.exists(os.path.join(run, "FINISHED")):
@@ -87,8 +86,7 @@ for name in names:
         kept = os.path.isdir(os.path.join(archive, name)) if archive else None
         state = f"finished, {wall / 60:.0f} min" + ("" if kept is None else ", archived" if kept else ", not archived")
     elif metrics:
-        with open(os.path.join(run, "config.toml"), "rb") as f:
-            target = tomllib.load(f)["train"]["iterations"]
+        target = run_config(run)["train"]["iterations"]
         ago = time.time() - os.path.getmtime(os.path.join(run, "metrics.jsonl"))
         state = f"iteration {metrics[-1]['iteration']} of {target}, {wall / 60:.0f} min, last metric {ago / 60:.1f} min ago"
     else:
