@@ -22,7 +22,9 @@
 # --archive DIR keeps what the figures and tables are made from in DIR/<config>-s<seed>/
 # (tools/archive_runs.py: metrics and the last critic, ~100 kB a run), small enough to commit: each
 # run as soon as it finishes (a run finished earlier when the study reaches it); the figures and
-# tables can be drawn again from DIR as from <out>/runs.
+# tables can be drawn again from DIR as from <out>/runs. A run finished in DIR is not trained again
+# when <out>/runs has no finished run of that name (the machine that ran it is gone): the figures
+# and tables read it from DIR.
 # --status trains nothing: one line per run (finished, with its wall time and whether it is in
 # the archive; stopped or running, at which iteration and how long ago it last wrote a metric; not
 # started) and the study's run time so far.
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
     --archive) archive="$2"; shift 2 ;;
     --set) extra+=(--set "$2"); shift 2 ;;
     --status) status=1; shift ;;
-    -h|--help) sed -n 2,28p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,30p "$0"; exit 0 ;;
     *) echo "study.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,13 +80,19 @@ width = max(len(n) for n in names)
 finished, run_seconds = 0, 0.0
 for name in names:
     run = os.path.join(out, "runs", name)
-    metrics = run_metrics(run) if os.path.exists(os.path.join(run, "metrics.jsonl")) else []
+    only_archived = False
+    if not os.path.exists(os.path.join(run, "FINISHED")) and archive \
+            and os.path.exists(os.path.join(archive, name, "FINISHED")):
+        run, only_archived = os.path.join(archive, name), True  # its run directory is gone
+    metrics = run_metrics(run) if only_archived or os.path.exists(os.path.join(run, "metrics.jsonl")) else []
     wall = max((m.get("wall_time", 0) for m in metrics), default=0)
     run_seconds += wall
     if os.path.exists(os.path.join(run, "FINISHED")):
         finished += 1
         kept = os.path.isdir(os.path.join(archive, name)) if archive else None
         state = f"finished, {wall / 60:.0f} min" + ("" if kept is None else ", archived" if kept else ", not archived")
+        if only_archived:
+            state += f" (only in {archive})"
     elif metrics:
         target = run_config(run)["train"]["iterations"]
         ago = time.time() - os.path.getmtime(os.path.join(run, "metrics.jsonl"))
@@ -105,6 +113,20 @@ settings=("${extra[@]}")
 [ -n "$batch" ] && settings+=(--set "env.batch=$batch")
 [ -n "$threads" ] && settings+=(--set "env.threads=$threads")
 [ -n "$backend" ] && settings+=(--backend "$backend")
+
+# The finished run of configuration $1, seed $2: in <out>/runs, or else in the archive; or nothing.
+finished_run() {
+  if [ -f "$out/runs/$1-s$2/FINISHED" ]; then echo "$out/runs/$1-s$2"
+  elif [ -n "$archive" ] && [ -f "$archive/$1-s$2/FINISHED" ]; then echo "$archive/$1-s$2"
+  fi
+}
+
+# Where the figures read run $1-s$2 from: its finished run (<out>/runs or the archive), or <out>/runs.
+run_dir() {
+  local run
+  run=$(finished_run "$1" "$2")
+  echo "${run:-$out/runs/$1-s$2}"
+}
 
 # With --archive, the finished run $1 into DIR (replacing an older archive of it).
 archive_run() {
@@ -133,7 +155,7 @@ train_run() {
 # The run directories of configuration $1, one per seed, comma-separated (a --group of dmpc_figures.py).
 seed_runs() {
   local runs="" s
-  for s in $seeds; do runs="$runs${runs:+,}$out/runs/$1-s$s"; done
+  for s in $seeds; do runs="$runs${runs:+,}$(run_dir "$1" "$s")"; done
   echo "$runs"
 }
 
@@ -147,6 +169,8 @@ for c in $configs; do
     if [ -f "$run/FINISHED" ]; then
       echo "== $run: finished earlier, kept"
       archive_run "$run" || failed=1
+    elif [ -n "$(finished_run "$c" "$s")" ]; then
+      echo "== $run: finished earlier, in $archive/$c-s$s: kept, not trained again"
     elif [ "$jobs" -eq 1 ]; then
       train_run "$c" "$s"
     else
@@ -172,7 +196,7 @@ echo "== all runs: $(( $(date +%s) - study_start )) s"
 figures=tools/plots/dmpc_figures.py
 first_seed=${seeds%% *}
 for c in $configs; do
-  "$python" "$figures" fig2a --run "$out/runs/$c-s$first_seed" --out "$out/fig2a-$c.png" --dmpc "$dmpc"
+  "$python" "$figures" fig2a --run "$(run_dir "$c" "$first_seed")" --out "$out/fig2a-$c.png" --dmpc "$dmpc"
 done
 for kind in dense binary; do
   groups=()
@@ -181,7 +205,7 @@ for kind in dense binary; do
       "$kind"_*)
         # The curve's name with the horizon the run used (its resolved config.toml).
         horizon=$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["actor"]["horizon"])' \
-          "$out/runs/$c-s$first_seed/config.toml")
+          "$(run_dir "$c" "$first_seed")/config.toml")
         groups+=(--group "${c#"$kind"_} ($horizon s)=$(seed_runs "$c")") ;;
     esac
   done
@@ -189,26 +213,25 @@ for kind in dense binary; do
 done
 for c in $configs; do
   case "$c" in
-    dense_*_dmpc) "$python" "$figures" fig3 --run "$out/runs/$c-s$first_seed" --out "$out/fig3-$c.png" --dmpc "$dmpc" ;;
+    dense_*_dmpc) "$python" "$figures" fig3 --run "$(run_dir "$c" "$first_seed")" --out "$out/fig3-$c.png" --dmpc "$dmpc" ;;
   esac
 done
 
 # The last evaluation of every run, and the mean over seeds per configuration.
-"$python" - "$out" $configs -- $seeds <<'EOF'
-import json, os, sys
+last_groups=()
+for c in $configs; do last_groups+=("$c=$(seed_runs "$c")"); done
+"$python" - "$out" "${last_groups[@]}" <<'EOF'
+import os, sys
+sys.path.insert(0, "tools/plots")
+from dmpc_figures import run_metrics  # a run's metrics, from the run or its archive
 out = sys.argv[1]
-split = sys.argv.index("--")
-configs, seeds = sys.argv[2:split], sys.argv[split + 1:]
 lines = ["| configuration | seeds | iterations | eval success % (per seed) | mean | eval collisions % | eval falls % | eval cost |",
          "|---|---|---|---|---|---|---|---|"]
-for c in configs:
-    last = []
-    for s in seeds:
-        with open(os.path.join(out, "runs", f"{c}-s{s}", "metrics.jsonl")) as f:
-            evals = [m for m in map(json.loads, filter(str.strip, f)) if "eval_success_rate" in m]
-        last.append(evals[-1])
+for group in sys.argv[2:]:
+    c, _, runs = group.partition("=")
+    last = [[m for m in run_metrics(run) if "eval_success_rate" in m][-1] for run in runs.split(",")]
     mean = lambda k: sum(m[k] for m in last) / len(last)
-    lines.append(f"| {c} | {len(seeds)} | {last[0]['iteration']} | "
+    lines.append(f"| {c} | {len(last)} | {last[0]['iteration']} | "
                  + ", ".join(f"{100 * m['eval_success_rate']:.0f}" for m in last)
                  + f" | {100 * mean('eval_success_rate'):.1f} | {100 * mean('eval_collision_rate'):.1f} | "
                  f"{100 * mean('eval_fall_rate'):.1f} | {mean('eval_mean_cost'):.2f} |")

@@ -7,8 +7,9 @@ Two configurations × two seeds of a few iterations on the point mass (the figur
 directories of the real format); checks that every figure is a PNG with something drawn in it,
 that the summary has one row per configuration with the runs' last evaluation, that the archive
 (--archive, tools/archive_runs.py) is small and gives the same table and evaluation as the runs and
-is not resumed, that a second call keeps the finished runs, that --status tells finished, stopped
-and unstarted runs apart, and that the figure tool refuses a directory that is not a run.
+is not resumed, that a second call keeps the finished runs, that a study with a new --out trains
+none of the runs finished in the archive and draws the same summary from it, that --status tells
+finished, stopped and unstarted runs apart, and that the figure tool refuses a directory that is not a run.
 """
 import json
 import os
@@ -159,6 +160,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check("a second call keeps the finished runs", r.returncode == 0 and "finished earlier, kept" in r.stdout
           and os.path.getmtime(os.path.join(out, "runs", "dense_short_dmpc-s1", "FINISHED")) == before,
           r.stdout[-1000:] + r.stderr[-1000:])
+    # The machine is gone, the archive is not: a study with a new --out trains none of the archived
+    # runs again and draws its figures and tables from the archive, the same as from the runs.
+    again = os.path.join(tmp, "again")
+    r = subprocess.run([a if a != out else again for a in args], capture_output=True, text=True, timeout=600,
+                       cwd=SOURCE)
+    check("a new --out trains no run finished in the archive", r.returncode == 0
+          and r.stdout.count("not trained again") == 4 and not os.path.exists(os.path.join(again, "runs", "dense_short_dmpc-s1")),
+          r.stdout[-1000:] + r.stderr[-1000:])
+    summary_again = open(os.path.join(again, "summary.md")).read() if os.path.exists(os.path.join(again, "summary.md")) else ""
+    check("... and its summary, from the archive, is the runs' summary", summary_again == summary and "dense_short_dmpc" in summary,
+          summary_again)
+    check("... and it draws every figure", all(os.path.getsize(os.path.join(again, n)) > 10000 for n in os.listdir(out)
+                                              if n.endswith(".png")) and len([n for n in os.listdir(again) if n.endswith(".png")]) == 5)
+    r = subprocess.run([a if a != out else again for a in status_args], capture_output=True, text=True, timeout=60, cwd=SOURCE)
+    check("--status counts a run that is only in the archive as finished", r.returncode == 0
+          and r.stdout.count("only in") == 4 and "4 of 4 runs finished" in r.stdout, r.stdout + r.stderr)
     # A run that fails fails the study, with --jobs too.
     bad = [os.path.join(SOURCE, "tools", "study.sh"), "--out", os.path.join(tmp, "bad"), "--seeds", "1 2",
            "--configs", "dense_short_dmpc", "--dmpc", DMPC, "--jobs", "2", "--set", "task.penalty=-1"]
