@@ -96,20 +96,30 @@ def outcome(episode):
     return "collision"
 
 
+def capsule_outline(start, end, radius, arc_points=24):
+    """The points within `radius` of the segment start-end, as a polygon: the set envs/task/task.hpp
+    tests (hits_wall: distance to the segment <= radius), so a wall and its collision zone have
+    round ends. Two sides offset along the normal, joined by half circles round the end points."""
+    (x0, y0), (x1, y1) = start, end
+    heading = math.atan2(y1 - y0, x1 - x0)
+    outline = []
+    for (cx, cy), first in (((x1, y1), heading - math.pi / 2), ((x0, y0), heading + math.pi / 2)):
+        for i in range(arc_points + 1):  # the half circle round this end, from one side to the other
+            a = first + math.pi * i / arc_points
+            outline.append((cx + radius * math.cos(a), cy + radius * math.sin(a)))
+    return outline
+
+
 def draw_arena(ax, cfg, goal):
     task = cfg["task"]
     hx, hy = task["arena_half_extent"]
     ax.add_patch(Rectangle((-hx, -hy), 2 * hx, 2 * hy, fill=False, lw=1.5, ec="black"))
     clearance = task["robot_clearance"]
     for wall in task.get("walls", []):
-        (x0, y0), (x1, y1), t = wall["from"], wall["to"], wall["thickness"]
-        length = math.hypot(x1 - x0, y1 - y0)
-        nx, ny = -(y1 - y0) / length, (x1 - x0) / length  # unit normal
-        for half, style in ((t / 2, dict(fc="dimgray", ec="black")),
-                            (t / 2 + clearance, dict(fill=False, ec="dimgray", ls="--", lw=0.8))):
-            corners = [(x0 + nx * half, y0 + ny * half), (x1 + nx * half, y1 + ny * half),
-                       (x1 - nx * half, y1 - ny * half), (x0 - nx * half, y0 - ny * half)]
-            ax.add_patch(Polygon(corners, closed=True, **style))
+        t = wall["thickness"]
+        for radius, style in ((t / 2, dict(fc="dimgray", ec="black")),
+                              (t / 2 + clearance, dict(fill=False, ec="dimgray", ls="--", lw=0.8))):
+            ax.add_patch(Polygon(capsule_outline(wall["from"], wall["to"], radius), closed=True, **style))
     ax.add_patch(Circle(goal, task["success_radius"], fill=False, ec="tab:blue", ls=":"))
     ax.plot(*goal, marker="*", ms=14, color="tab:blue", zorder=5)
     ax.set_xlim(-hx - 0.1, hx + 0.1)
