@@ -67,23 +67,33 @@ for c in $configs; do
   [ -f "configs/$c.toml" ] || { echo "study.sh: no configs/$c.toml" >&2; exit 2; }
 done
 
+# The finished run of configuration $1, seed $2: in <out>/runs, or else in the archive; or nothing.
+finished_run() {
+  if [ -f "$out/runs/$1-s$2/FINISHED" ]; then echo "$out/runs/$1-s$2"
+  elif [ -n "$archive" ] && [ -f "$archive/$1-s$2/FINISHED" ]; then echo "$archive/$1-s$2"
+  fi
+}
+
+# Where the figures read run $1-s$2 from: its finished run (<out>/runs or the archive), or <out>/runs.
+run_dir() {
+  local run
+  run=$(finished_run "$1" "$2")
+  echo "${run:-$out/runs/$1-s$2}"
+}
+
 if [ -n "$status" ]; then
-  "$python" - "$out" "$archive" $configs -- $seeds <<'EOF'
+  status_runs=()  # <config>-s<seed>=<where its run is read from>
+  for c in $configs; do for s in $seeds; do status_runs+=("$c-s$s=$(run_dir "$c" "$s")"); done; done
+  "$python" - "$out" "$archive" "${status_runs[@]}" <<'EOF'
 import os, sys, time
 sys.path.insert(0, "tools/plots")
 from dmpc_figures import run_config, run_metrics  # how the figures and tables read a run
 out, archive = sys.argv[1], sys.argv[2]
-split = sys.argv.index("--")
-configs, seeds = sys.argv[3:split], sys.argv[split + 1:]
-names = [f"{c}-s{s}" for c in configs for s in seeds]
-width = max(len(n) for n in names)
+runs = dict(arg.split("=", 1) for arg in sys.argv[3:])  # name -> run directory (study.sh's run_dir)
+width = max(len(n) for n in runs)
 finished, run_seconds = 0, 0.0
-for name in names:
-    run = os.path.join(out, "runs", name)
-    only_archived = False
-    if not os.path.exists(os.path.join(run, "FINISHED")) and archive \
-            and os.path.exists(os.path.join(archive, name, "FINISHED")):
-        run, only_archived = os.path.join(archive, name), True  # its run directory is gone
+for name, run in runs.items():
+    only_archived = run != os.path.join(out, "runs", name)  # its run directory is gone
     metrics = run_metrics(run) if only_archived or os.path.exists(os.path.join(run, "metrics.jsonl")) else []
     wall = max((m.get("wall_time", 0) for m in metrics), default=0)
     run_seconds += wall
@@ -100,7 +110,7 @@ for name in names:
     else:
         state = "not started"
     print(f"{name:<{width}}  {state}")
-print(f"== {finished} of {len(names)} runs finished; {run_seconds / 3600:.1f} h of run time so far")
+print(f"== {finished} of {len(runs)} runs finished; {run_seconds / 3600:.1f} h of run time so far")
 EOF
   exit 0
 fi
@@ -113,20 +123,6 @@ settings=("${extra[@]}")
 [ -n "$batch" ] && settings+=(--set "env.batch=$batch")
 [ -n "$threads" ] && settings+=(--set "env.threads=$threads")
 [ -n "$backend" ] && settings+=(--backend "$backend")
-
-# The finished run of configuration $1, seed $2: in <out>/runs, or else in the archive; or nothing.
-finished_run() {
-  if [ -f "$out/runs/$1-s$2/FINISHED" ]; then echo "$out/runs/$1-s$2"
-  elif [ -n "$archive" ] && [ -f "$archive/$1-s$2/FINISHED" ]; then echo "$archive/$1-s$2"
-  fi
-}
-
-# Where the figures read run $1-s$2 from: its finished run (<out>/runs or the archive), or <out>/runs.
-run_dir() {
-  local run
-  run=$(finished_run "$1" "$2")
-  echo "${run:-$out/runs/$1-s$2}"
-}
 
 # With --archive, the finished run $1 into DIR (replacing an older archive of it).
 archive_run() {
