@@ -230,8 +230,8 @@ DMPC_HD void mlp_tanh_layer(const T* W, const T* b, const T* a_in, int rows, int
   }
 }
 
-// Wall-clearance feature φ of segment w = (x0, y0, x1, y1, r) at (px, py); with grad and hess
-// given, also ∇φ and ∇²φ (formulas in the header comment).
+// Wall-clearance feature φ of segment w = (x0, y0, x1, y1, r) at (px, py); with grad given also
+// ∇φ, with hess ∇²φ (formulas in the header comment).
 template <typename T>
 DMPC_HD T wall_clearance(const T* w, T px, T py, T* grad, T (*hess)[2]) {
   const T dx = w[2] - w[0], dy = w[3] - w[1];
@@ -245,6 +245,8 @@ DMPC_HD T wall_clearance(const T* w, T px, T py, T* grad, T (*hess)[2]) {
   if (grad) {
     grad[0] = ex / s;
     grad[1] = ey / s;
+  }
+  if (hess) {
     // P: the directions in which p − c changes with p (both beyond the ends, the normal beside).
     T p00 = T(1), p01 = T(0), p11 = T(1);
     if (beside) {
@@ -268,7 +270,7 @@ DMPC_HD T orientation(T ax, T ay, T bx, T by, T cx, T cy) {
 }
 
 // ψ(q, g) of the header comment over the wall blocks `walls` (5 numbers each) with margin m; with
-// grad given also the gradient over (q, g) (grad[0..3]) and the Hessian over (q, g) (hess, 4 × 4).
+// grad given also the gradient over (q, g) (grad[0..3]), with hess the Hessian over (q, g) (4 × 4).
 template <typename T>
 DMPC_HD T path_length(const T* walls, int nwalls, T margin, T qx, T qy, T gx, T gy, T* grad, T (*hess)[4]) {
   const T eps2 = T(kWallFeatureSmoothing) * T(kWallFeatureSmoothing);
@@ -324,6 +326,8 @@ DMPC_HD T path_length(const T* walls, int nwalls, T margin, T qx, T qy, T gx, T 
       grad[2] = -dx / sq;
       grad[3] = -dy / sq;
     }
+  }
+  if (hess) {
     // ∇²_q s = I/s − d dᵀ/s³ =: C. Straight: ψ = s(q − g), so the (q, g) Hessian is [[C, −C], [−C, C]];
     // round an end: C in the q block and the tail's (I − u uᵀ)/‖e − g‖ (u its direction) in the g block.
     const T s3 = sq * sq * sq;
@@ -335,7 +339,7 @@ DMPC_HD T path_length(const T* walls, int nwalls, T margin, T qx, T qy, T gx, T 
         hess[2 + a][2 + b] = blocked ? T(0) : c[a][b];
       }
     if (blocked && rest > T(0)) {
-      const T ux = grad[2], uy = grad[3];
+      const T ux = (gx - ax) / rest, uy = (gy - ay) / rest;  // ∂ψ/∂g round an end
       hess[2][2] = (T(1) - ux * ux) / rest;
       hess[2][3] = hess[3][2] = -ux * uy / rest;
       hess[3][3] = (T(1) - uy * uy) / rest;
@@ -372,9 +376,9 @@ DMPC_HD int mlp_feature_slots(const MlpShape& s, const T* params, int* slot) {
   return 6;
 }
 
-// The normalised network input z̃' (raw inputs, then the features) and 1/scale; with fgrad and
-// fhess given, also each feature's gradient and Hessian over the slots of mlp_feature_slots (one
-// evaluation of each feature; entries beyond the slot count are left alone).
+// The normalised network input z̃' (raw inputs, then the features) and 1/scale; with fgrad given
+// also each feature's gradient over the slots of mlp_feature_slots, with fhess (which needs fgrad)
+// its Hessian (one evaluation of each feature; entries beyond the slot count are left alone).
 template <typename T>
 DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T* normalised,
                            T* inv_scale, T (*fgrad)[kFeatureSlots] = nullptr,
@@ -390,11 +394,12 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
   for (int j = 0; j < s.features; ++j) {
     const int i = s.inputs + j;
     T g2[2], h2[2][2];
-    const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? g2 : nullptr, fgrad ? h2 : nullptr);
+    const T phi = wall_clearance<T>(walls + 5 * j, input[1], input[2], fgrad ? g2 : nullptr, fhess ? h2 : nullptr);
     if (fgrad) {  // φ depends on p only: its other slots are zero
       for (int a = 0; a < ns; ++a) {
         fgrad[j][a] = a < 2 ? g2[a] : T(0);
-        for (int b = 0; b < ns; ++b) fhess[j][a][b] = a < 2 && b < 2 ? h2[a][b] : T(0);
+        if (fhess)
+          for (int b = 0; b < ns; ++b) fhess[j][a][b] = a < 2 && b < 2 ? h2[a][b] : T(0);
       }
     }
     normalised[i] = (phi - offset[i]) * inv_scale[i];
@@ -422,7 +427,7 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
       }
       T g4[4], h4[4][4];
       const T psi = path_length<T>(walls, s.features, path[1], qx, qy, gx, gy,
-                                   fgrad ? g4 : nullptr, fgrad ? h4 : nullptr);
+                                   fgrad ? g4 : nullptr, fhess ? h4 : nullptr);
       if (fgrad && s.path_body) {
         // J: ∂(q_x, q_y, g_x, g_y)/∂slot; Q_m: ∂²q_m/∂slot² (yaw's row and column only).
         T J[4][kFeatureSlots];
@@ -455,28 +460,31 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
           Qy[m][7] = kappa * Qy[m][3];
           Qy[m][8] = kappa * Qy[m][4];
         }
-        T HJ[4][kFeatureSlots];  // ∇²ψ J
-        for (int m = 0; m < 4; ++m)
-          for (int b = 0; b < ns; ++b) {
-            T acc = T(0);
-            for (int r = 0; r < 4; ++r) acc += h4[m][r] * J[r][b];
-            HJ[m][b] = acc;
-          }
         for (int a = 0; a < ns; ++a) {
           T ga = T(0);
           for (int m = 0; m < 4; ++m) ga += g4[m] * J[m][a];
           fgrad[j][a] = ga;
-          for (int b = 0; b < ns; ++b) {
-            T acc = T(0);
-            for (int m = 0; m < 4; ++m) acc += J[m][a] * HJ[m][b];
-            fhess[j][a][b] = acc;
-          }
         }
-        // Σ_m ∂ψ/∂q_m ∇²q_m: the yaw row and column (yaw's slot is 2).
-        for (int a = 0; a < ns; ++a) {
-          const T add = g4[0] * Qy[0][a] + g4[1] * Qy[1][a];
-          fhess[j][2][a] += add;
-          if (a != 2) fhess[j][a][2] += add;
+        if (fhess) {
+          T HJ[4][kFeatureSlots];  // ∇²ψ J
+          for (int m = 0; m < 4; ++m)
+            for (int b = 0; b < ns; ++b) {
+              T acc = T(0);
+              for (int r = 0; r < 4; ++r) acc += h4[m][r] * J[r][b];
+              HJ[m][b] = acc;
+            }
+          for (int a = 0; a < ns; ++a)
+            for (int b = 0; b < ns; ++b) {
+              T acc = T(0);
+              for (int m = 0; m < 4; ++m) acc += J[m][a] * HJ[m][b];
+              fhess[j][a][b] = acc;
+            }
+          // Σ_m ∂ψ/∂q_m ∇²q_m: the yaw row and column (yaw's slot is 2).
+          for (int a = 0; a < ns; ++a) {
+            const T add = g4[0] * Qy[0][a] + g4[1] * Qy[1][a];
+            fhess[j][2][a] += add;
+            if (a != 2) fhess[j][a][2] += add;
+          }
         }
       } else if (fgrad) {
         // Slot a (p, v, g; x and y each) moves (q, g) coordinate m[a] by factor c[a]: q = p + κ v.
@@ -484,7 +492,8 @@ DMPC_HD void mlp_normalise(const MlpShape& s, const T* params, const T* input, T
         const T c[6] = {T(1), T(1), kappa, kappa, T(1), T(1)};
         for (int a = 0; a < 6; ++a) {
           fgrad[j][a] = c[a] * g4[m[a]];
-          for (int b = 0; b < 6; ++b) fhess[j][a][b] = c[a] * c[b] * h4[m[a]][m[b]];
+          if (fhess)
+            for (int b = 0; b < 6; ++b) fhess[j][a][b] = c[a] * c[b] * h4[m[a]][m[b]];
         }
       }
       normalised[i] = (psi - offset[i]) * inv_scale[i];

@@ -441,7 +441,7 @@ int bench_train_command(const BenchTrainRequest& r) {
   const double agg_sps = agg.env_steps / agg.seconds;
   const double base_sps = res.has_baseline ? res.baseline.env_steps / res.baseline.seconds : NAN;
   std::printf(
-      "{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"critic_device\": \"%s\", \"actor_layout\": \"%s\", "
+      "{\"bench\": \"train\", \"backend\": \"%s\", \"device\": \"%s\", \"critic_device\": \"%s\", \"critic_engine\": \"%s\", \"actor_layout\": \"%s\", "
       "\"env\": \"%s\", \"world_size\": %d, \"batch\": %lld, \"total_batch\": %lld, \"knots\": %lld, "
       "\"iters\": %lld, \"threads_per_rank\": %d, \"rounds\": %lld, \"minibatches\": %lld, "
       "\"seconds\": %.6g, "
@@ -449,7 +449,7 @@ int bench_train_command(const BenchTrainRequest& r) {
       "\"critic_updates_per_second\": %s}, "
       "\"aggregate\": {\"env_steps_per_second\": %s, \"knot_iterations_per_second\": %s}, "
       "\"baseline_env_steps_per_second\": %s, \"scaling_efficiency\": %s}\n",
-      res.backend.c_str(), device.c_str(), res.critic_device.c_str(), res.actor_layout.c_str(), r.env.c_str(), res.world_size,
+      res.backend.c_str(), device.c_str(), res.critic_device.c_str(), res.critic_engine.c_str(), res.actor_layout.c_str(), r.env.c_str(), res.world_size,
       static_cast<long long>(r.batch), static_cast<long long>(r.batch) * res.world_size,
       static_cast<long long>(r.knots), static_cast<long long>(r.iters), res.threads,
       static_cast<long long>(r.rounds), static_cast<long long>(r.minibatches), agg.seconds,

@@ -1,5 +1,6 @@
 #include "trainer/critic.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -165,6 +166,41 @@ void load_flat(ValueNet& net, const std::vector<double>& flat) {
                                 " numbers for a network of " +
                                 std::to_string(mlp_parameter_count(s)));
   for (const auto& [tensor, offset] : flat_layout(net)) tensor_from(tensor, flat.data() + offset);
+}
+
+namespace {
+// A float32 CPU tensor's numbers, or an error naming what the native engine needs.
+float* float_data(const torch::Tensor& t) {
+  if (t.scalar_type() != torch::kFloat32 || !t.device().is_cpu() || !t.is_contiguous())
+    throw std::invalid_argument("critic.engine = \"native\" needs the critic as float32 on the CPU");
+  return t.data_ptr<float>();
+}
+}  // namespace
+
+void read_parameters(ValueNet& net, float* flat) {
+  for (const auto& [tensor, offset] : flat_layout(net)) {
+    const float* src = float_data(tensor);
+    std::copy(src, src + tensor.numel(), flat + offset);
+  }
+}
+
+void write_gradient(ValueNet& net, const float* flat) {
+  const MlpShape& s = net->shape();
+  auto named = net->named_parameters();
+  const auto put = [&](const std::string& name, int offset) {
+    torch::Tensor& p = named[name];
+    torch::Tensor& g = p.mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(p);
+    float* dst = float_data(g);
+    std::copy(flat + offset, flat + offset + p.numel(), dst);
+  };
+  for (int l = 0; l < s.depth; ++l) {
+    const std::string name = "hidden" + std::to_string(l);
+    put(name + ".weight", mlp_weight_offset(s, l + 1));
+    put(name + ".bias", mlp_bias_offset(s, l + 1));
+  }
+  put("output.weight", mlp_output_offset(s));
+  put("output.bias", mlp_output_offset(s) + s.width);
 }
 
 void polyak_update(ValueNet& target, ValueNet& online, double rho) {

@@ -44,6 +44,13 @@ std::vector<double> to_flat(ValueNet& net);
 // Sets the module's parameters and normalisation from a flat buffer of that layout.
 void load_flat(ValueNet& net, const std::vector<double>& flat);
 
+// The native critic engine's bridge (trainer/critic_gradient.hpp) for a float32 module on the CPU:
+// read_parameters writes the module's parameters and buffers into flat (mlp_parameter_count
+// floats, the layout of core/value_mlp.hpp) without a conversion; write_gradient sets every
+// parameter's .grad from a gradient in that layout (its untrained entries are ignored).
+void read_parameters(ValueNet& net, float* flat);
+void write_gradient(ValueNet& net, const float* flat);
+
 // θ⁻ ← (1 − ρ) θ⁻ + ρ θ for every parameter (buffers are copied).
 void polyak_update(ValueNet& target, ValueNet& online, double rho);
 

@@ -27,6 +27,7 @@
 #include "envs/point_mass/point_mass.hpp"
 #include "envs/task/task_config.hpp"
 #include "trainer/critic.hpp"
+#include "trainer/critic_gradient.hpp"
 #include "trainer/distributed.hpp"
 #include "trainer/td_targets.hpp"
 #include "trainer/train_config.hpp"
@@ -587,6 +588,10 @@ class Trainer {
         value_params_(make_cost_params(sys_, cfg.actor, cfg.env.input_weight, cfg.env.task.cost,
                                        cfg.env.task.binary_goal_radius)),
         actor_(sys_, cfg.actor, value_params_, cfg.env.task.input_limit, host_batch(cfg), pool_) {
+    if (cfg.critic.engine == "native" && !device_.is_cpu())
+      throw std::runtime_error("critic.engine = \"native\" computes on the CPU, but the critic is on " + device_.str() +
+                               " (critic.device = \"" + cfg.critic.device +
+                               "\"): set critic.device = \"cpu\" or critic.engine = \"libtorch\"");
     ActorSettings warm = cfg.actor;
     warm.mode = ActorCostMode::kQuadratic;
     warmup_params_ = make_cost_params(sys_, warm, cfg.env.input_weight, cfg.env.task.cost,
@@ -1098,6 +1103,38 @@ class Trainer {
     return flat.back() / world;
   }
 
+  // f(x), G(x) [x's row-major NX × NU] and the task's running cost q at the states of n inputs
+  // z = [τ, x, g] (rows of `inputs` numbers). Outside the model (no solution for the
+  // accelerations) f = G = 0: the HJB term there asks ∂_τV̂ − ln(γ) V̂ = q only.
+  template <typename Z>
+  void hjb_model_terms(const Z* z, int64_t n, int64_t inputs, double* f, double* g, double* q) const {
+    for (int64_t i = 0; i < n; ++i) {
+      const Z* zi = z + i * inputs;
+      typename System::State x, drift;
+      for (int j = 0; j < NX; ++j) x[j] = static_cast<double>(zi[1 + j]);
+      typename System::InputMatrix input_map;
+      if (!sys_.drift_and_input_map(x, drift, input_map)) {
+        drift = System::State::zero();
+        input_map = System::InputMatrix::zero();
+      }
+      for (int j = 0; j < NX; ++j) {
+        f[i * NX + j] = drift[j];
+        for (int c = 0; c < NU; ++c) g[(i * NX + j) * NU + c] = input_map(j, c);
+      }
+      q[i] = running_cost(cfg_.env.task, sys_.position_x(x), sys_.position_y(x), static_cast<double>(zi[NX + 1]),
+                          static_cast<double>(zi[NX + 2]));
+    }
+  }
+
+  // 1/R_j of the input weights, and c of critic.hjb_form: V*'s HJB (Eq. 14, ½) or the greedy
+  // input's own equation (1).
+  std::vector<double> hjb_r_inverse() const {
+    std::vector<double> r_inverse(NU);
+    for (int c = 0; c < NU; ++c) r_inverse[static_cast<size_t>(c)] = 1.0 / cfg_.env.input_weight[static_cast<size_t>(c)];
+    return r_inverse;
+  }
+  double hjb_quadratic() const { return cfg_.critic.hjb_form == "greedy_policy" ? 1.0 : 0.5; }
+
   // l̂ − q at a minibatch's inputs zg (requires grad; v = V̂(zg)), differentiable in θ: see
   // CriticSettings::hjb_weight. f, g and q at each state are the model's and the task's, computed
   // on the host in double (they do not depend on θ).
@@ -1106,30 +1143,11 @@ class Trainer {
     const torch::Tensor zh = zg.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     torch::Tensor f = torch::empty({n, NX}, torch::kFloat64), g = torch::empty({n, NX, NU}, torch::kFloat64),
                   q = torch::empty({n}, torch::kFloat64);
-    const double* zp = zh.data_ptr<double>();
-    double *fp = f.data_ptr<double>(), *gp = g.data_ptr<double>(), *qp = q.data_ptr<double>();
-    const int64_t inputs = zh.size(1);
-    for (int64_t i = 0; i < n; ++i) {
-      const double* zi = zp + i * inputs;
-      typename System::State x, drift;
-      for (int j = 0; j < NX; ++j) x[j] = zi[1 + j];
-      typename System::InputMatrix input_map;
-      if (!sys_.drift_and_input_map(x, drift, input_map)) {  // outside the model: no HJB term here
-        drift = System::State::zero();
-        input_map = System::InputMatrix::zero();
-      }
-      for (int j = 0; j < NX; ++j) {
-        fp[i * NX + j] = drift[j];
-        for (int c = 0; c < NU; ++c) gp[(i * NX + j) * NU + c] = input_map(j, c);
-      }
-      qp[i] = running_cost(cfg_.env.task, sys_.position_x(x), sys_.position_y(x), zi[NX + 1], zi[NX + 2]);
-    }
+    hjb_model_terms(zh.data_ptr<double>(), n, zh.size(1), f.data_ptr<double>(), g.data_ptr<double>(),
+                    q.data_ptr<double>());
     const auto on = [&](const torch::Tensor& t) { return t.to(zg.device(), zg.scalar_type()); };
-    std::vector<double> r_inverse(NU);
-    for (int c = 0; c < NU; ++c) r_inverse[static_cast<size_t>(c)] = 1.0 / cfg_.env.input_weight[static_cast<size_t>(c)];
-    // critic.hjb_form: V*'s HJB (Eq. 14, ½) or the greedy input's own equation (1).
-    return eq14_running_cost(zg, v, on(f), on(g), on(torch::tensor(r_inverse, torch::kFloat64)),
-                             std::log(cfg_.actor.discount), cfg_.critic.hjb_form == "greedy_policy" ? 1.0 : 0.5) -
+    return eq14_running_cost(zg, v, on(f), on(g), on(torch::tensor(hjb_r_inverse(), torch::kFloat64)),
+                             std::log(cfg_.actor.discount), hjb_quadratic()) -
            on(q);
   }
 
@@ -1198,6 +1216,7 @@ class Trainer {
     const double learning_rate = critic_learning_rate(cfg_.critic, iteration_, cfg_.train.iterations);
     for (auto& group : optimizer_.param_groups())
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(learning_rate);
+    if (cfg_.critic.engine == "native") return update_critic_native(poison);
     double loss_sum = 0;
     torch::Tensor td_sum;  // summed on the critic's device, read once after the loop (no extra sync)
     for (int64_t k = 0; k < cfg_.train.minibatches; ++k) {
@@ -1233,12 +1252,7 @@ class Trainer {
       optimizer_.zero_grad();
       loss.backward();
       const double local = loss.item<double>();
-      // A rank whose loss is not finite stops the job here, before its gradient reaches the others.
-      if (!std::isfinite(local))
-        throw std::runtime_error(std::string("the critic's loss is ") + (std::isnan(local) ? "NaN" : "infinite") +
-                                 " in iteration " +
-                                 std::to_string(iteration_ + 1) + ", minibatch " + std::to_string(k + 1) +
-                                 (poison ? " (injected by --inject-failure)" : ""));
+      check_loss(local, k, poison);
       loss_sum += (comm_.distributed() || has_nccl()) ? average_gradients(local) : local;
       const torch::Tensor td64 = td.detach().to(torch::kFloat64);
       td_sum = td_sum.defined() ? td_sum + td64 : td64;
@@ -1247,6 +1261,98 @@ class Trainer {
     }
     publish_target();
     td_loss_ = td_sum.item<double>() / static_cast<double>(cfg_.train.minibatches);
+    return loss_sum / static_cast<double>(cfg_.train.minibatches);
+  }
+
+  // A rank whose loss is not finite stops the job before its gradient reaches the others.
+  void check_loss(double local, int64_t minibatch, bool poison) const {
+    if (!std::isfinite(local))
+      throw std::runtime_error(std::string("the critic's loss is ") + (std::isnan(local) ? "NaN" : "infinite") +
+                               " in iteration " + std::to_string(iteration_ + 1) + ", minibatch " +
+                               std::to_string(minibatch + 1) + (poison ? " (injected by --inject-failure)" : ""));
+  }
+
+  // critic.engine = "native": the minibatches, targets, collocation draws and terms of the libtorch
+  // engine (update_critic), the objective and its gradient from trainer/critic_gradient.hpp in
+  // float. LibTorch keeps the parameters, AdamW's state and the target, so the gradient all-reduce,
+  // the optimizer step, checkpoints and resume are shared with the libtorch engine.
+  double update_critic_native(bool poison) {
+    const int64_t inputs = shape_.inputs, size = cfg_.train.minibatch_size;
+    const bool hjb = cfg_.critic.hjb_weight > 0;
+    const float* replay_z = replay_.z.data_ptr<float>();
+    const float* replay_boot = replay_.z_boot.data_ptr<float>();
+    const float *partial = replay_.partial.data_ptr<float>(), *bootstrap = replay_.bootstrap.data_ptr<float>(),
+                *discount = replay_.discount.data_ptr<float>();
+    const size_t count = static_cast<size_t>(mlp_parameter_count(shape_));
+    std::vector<float> params(count), target(count), grad(count);
+    std::vector<float> z, z_boot(static_cast<size_t>(size * inputs)), boot(static_cast<size_t>(size)),
+        y(static_cast<size_t>(size)), f32, g32, q32;
+    std::vector<double> f, g, q;
+    const std::vector<double> r64 = hjb_r_inverse();
+    const std::vector<float> r_inverse(r64.begin(), r64.end());
+    double loss_sum = 0, td_sum = 0;
+    for (int64_t k = 0; k < cfg_.train.minibatches; ++k) {
+      const torch::Tensor idx = replay_.sample_indices(cfg_.env.seed, static_cast<uint32_t>(iteration_),
+                                                       static_cast<uint32_t>(k), size,
+                                                       static_cast<uint32_t>(comm_.rank()));
+      const int64_t* at = idx.data_ptr<int64_t>();
+      z.resize(static_cast<size_t>(size * inputs));
+      for (int64_t i = 0; i < size; ++i) {
+        std::copy(replay_z + at[i] * inputs, replay_z + (at[i] + 1) * inputs, z.begin() + i * inputs);
+        std::copy(replay_boot + at[i] * inputs, replay_boot + (at[i] + 1) * inputs, z_boot.begin() + i * inputs);
+      }
+      // y = r + b γ V̂⁻(z_boot), in the libtorch engine's order of operations.
+      read_parameters(target_, target.data());
+      critic_values(shape_, target.data(), z_boot.data(), size, boot.data());
+      for (int64_t i = 0; i < size; ++i)
+        y[static_cast<size_t>(i)] = partial[at[i]] + bootstrap[at[i]] * discount[at[i]] * boot[static_cast<size_t>(i)];
+
+      CriticMinibatch<float> batch;
+      batch.td_count = size;
+      batch.td_target = y.data();
+      Collocation extra;
+      if (hjb) {
+        extra = collocation_points(static_cast<uint32_t>(k));
+        const float* interior = extra.interior.template data_ptr<float>();
+        z.insert(z.end(), interior, interior + extra.interior.numel());
+        const int64_t n = static_cast<int64_t>(z.size()) / inputs;
+        f.resize(static_cast<size_t>(n * NX));
+        g.resize(static_cast<size_t>(n * NX * NU));
+        q.resize(static_cast<size_t>(n));
+        hjb_model_terms(z.data(), n, inputs, f.data(), g.data(), q.data());
+        f32.assign(f.begin(), f.end());
+        g32.assign(g.begin(), g.end());
+        q32.assign(q.begin(), q.end());
+        batch.hjb_weight = static_cast<float>(cfg_.critic.hjb_weight);
+        batch.nx = NX;
+        batch.nu = NU;
+        batch.drift = f32.data();
+        batch.input_map = g32.data();
+        batch.task_cost = q32.data();
+        batch.r_inverse = r_inverse.data();
+        batch.quadratic = static_cast<float>(hjb_quadratic());
+        batch.log_discount = static_cast<float>(std::log(cfg_.actor.discount));
+        if (extra.boundary.size(0) > 0) {
+          batch.boundary_weight = static_cast<float>(cfg_.critic.hjb_boundary_weight);
+          batch.boundary_count = extra.boundary.size(0);
+          batch.boundary_z = extra.boundary.template data_ptr<float>();
+          batch.boundary_value = extra.boundary_value.template data_ptr<float>();
+        }
+      }
+      batch.count = static_cast<int64_t>(z.size()) / inputs;
+      batch.z = z.data();
+      read_parameters(critic_, params.data());
+      const CriticObjectiveValue value = critic_objective_gradient(shape_, params.data(), batch, grad.data(), &pool_);
+      const double local = poison ? std::numeric_limits<double>::quiet_NaN() : value.loss;
+      check_loss(local, k, poison);
+      write_gradient(critic_, grad.data());
+      loss_sum += comm_.distributed() ? average_gradients(local) : local;
+      td_sum += value.td;
+      optimizer_.step();
+      polyak_update(target_, critic_, cfg_.critic.polyak);
+    }
+    publish_target();
+    td_loss_ = td_sum / static_cast<double>(cfg_.train.minibatches);
     return loss_sum / static_cast<double>(cfg_.train.minibatches);
   }
 
@@ -1555,7 +1661,7 @@ void run_training(const RunConfig& cfg, const fs::path& run_dir, bool resume, in
   std::printf("  %-22s %lld\n", "iterations", static_cast<long long>(trainer.iteration()));
   std::printf("  %-22s %lld\n", "environment steps", static_cast<long long>(trainer.env_steps()));
   std::printf("  %-22s %.4g\n", "last critic loss", last_loss);
-  std::printf("  %-22s %s\n", "critic device", trainer.critic_device_name().c_str());
+  std::printf("  %-22s %s (%s engine)\n", "critic device", trainer.critic_device_name().c_str(), cfg.critic.engine.c_str());
   std::printf("  %-22s %s\n", "gradient all-reduce", trainer.gradient_exchange().c_str());
   std::printf("  %-22s %.1f%%\n", "eval success", 100 * last_eval.success_rate);
   std::printf("  %-22s %.1f%%\n", "eval collisions", 100 * last_eval.collision_rate);
@@ -1923,6 +2029,7 @@ BenchTrainResult run_bench_train(const RunConfig& cfg, const BenchTrainRequest& 
   out.rank = comm.rank();
   out.threads = static_cast<int>(cfg.env.threads);
   out.critic_device = critic_device(cfg.critic.device, comm.local_rank()).str();
+  out.critic_engine = cfg.critic.engine;
   out.backend = use_cuda_backend(cfg.backend) ? "cuda" : "cpu";
   if (out.backend == "cuda") out.actor_layout = cfg.actor.gpu_layout + "/" + std::to_string(cfg.actor.gpu_threads_per_block);
   if (r.baseline) {  // rank 0 alone, the others idle (sleeping, not spinning, in the barrier)

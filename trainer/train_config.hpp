@@ -67,6 +67,11 @@ struct CriticSettings {
   // This uses the task's termination set and terminal cost, as the HJB term uses its running cost;
   // the actor's model still knows no walls. 0: off.
   double hjb_boundary_weight = 0.0;
+  // How the critic's minibatch objective and gradient are computed: "libtorch" (autograd) or
+  // "native" (trainer/critic_gradient.hpp: the same terms as a few matrix products, CPU only,
+  // several times faster for critics of this size). Both keep the parameters, AdamW and the
+  // target in the same LibTorch modules, so checkpoints and resume are the same either way.
+  std::string engine = "libtorch";
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
   std::string allreduce = "auto";  // several processes: mpi (host, double, rank order) | nccl (GPU) |
                                    // auto (nccl when the critic is on a GPU and the build has NCCL)

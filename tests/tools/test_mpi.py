@@ -12,7 +12,8 @@ Exits 77 (CTest: skipped) when dmpc was built without MPI or mpirun is missing. 
   - with the same total number of environments (1 x 32 against 2 x 16) and the same global
     minibatch (1 x 256 against 2 x 128) the loss curves match (tolerances below);
   - a rank that raises, or whose loss is NaN, ends the job with a non-zero exit within seconds
-    and a message naming the rank.
+    and a message naming the rank;
+  - the same for critic.engine = "native" (bit-identical ranks, a NaN loss stops the job).
 """
 import os
 import shutil
@@ -145,5 +146,22 @@ with tempfile.TemporaryDirectory() as tmp:
               f"(took {r.seconds:.1f} s)", r.returncode != 0 and r.seconds < 20, f"exit {r.returncode}")
         check(f"... and rank 1 says why ({name})", "rank 1 of 2" in r.stderr and fragment in r.stderr,
               r.stderr[-1500:])
+
+    # 5. The native critic engine (critic.engine = "native") shares the all-reduce: its ranks stay
+    #    bit-identical too, and a rank with a NaN loss stops the job the same way.
+    native = os.path.join(tmp, "native")
+    ndump = os.path.join(tmp, "native-dump")
+    r = dmpc(2, *train_args(native, TWO_RANKS + ["train.iterations=4", "train.warmup_iterations=1",
+                                                 "train.checkpoint_every=100", "critic.engine=native"],
+                            "--dump-parameters", ndump))
+    a, b = (os.path.join(ndump, f"rank-{k}.bin") for k in (0, 1))
+    check("native engine: 2-rank training runs to the end", r.returncode == 0, r.stdout[-800:] + r.stderr[-800:])
+    check("native engine: parameters bit-identical on both ranks",
+          os.path.exists(a) and os.path.exists(b) and open(a, "rb").read() == open(b, "rb").read())
+    r = dmpc(2, *train_args(os.path.join(tmp, "native-nan"), TWO_RANKS + quick + ["critic.engine=native"],
+                            "--inject-failure", "1:2:nan"), timeout=120)
+    check(f"native engine: a rank with a NaN loss ends the job within 20 s (took {r.seconds:.1f} s)",
+          r.returncode != 0 and r.seconds < 20 and "rank 1 of 2" in r.stderr and "loss is NaN" in r.stderr,
+          r.stderr[-1500:])
 
 checks.finish("MPI")
