@@ -83,6 +83,39 @@ std::vector<double> flat_gradient(ValueNet& net) {
   return out;
 }
 
+// The samples, targets and model terms of one TD + HJB minibatch, in T.
+template <typename T>
+struct HjbSamples {
+  std::vector<T> z, y, f, g, q, r_inverse;
+  int64_t n = 0;
+
+  template <typename U>
+  explicit HjbSamples(const HjbSamples<U>& other)
+      : z(other.z.begin(), other.z.end()), y(other.y.begin(), other.y.end()), f(other.f.begin(), other.f.end()),
+        g(other.g.begin(), other.g.end()), q(other.q.begin(), other.q.end()),
+        r_inverse(other.r_inverse.begin(), other.r_inverse.end()), n(other.n) {}
+  HjbSamples() = default;
+
+  // The first td_count samples have TD targets; every sample has the HJB term.
+  CriticMinibatch<T> batch(int64_t td_count, double hjb_weight, double quadratic, double log_discount) const {
+    CriticMinibatch<T> b;
+    b.count = n;
+    b.z = z.data();
+    b.td_count = td_count;
+    b.td_target = y.data();
+    b.hjb_weight = static_cast<T>(hjb_weight);
+    b.quadratic = static_cast<T>(quadratic);
+    b.nx = NX;
+    b.nu = NU;
+    b.drift = f.data();
+    b.input_map = g.data();
+    b.task_cost = q.data();
+    b.r_inverse = r_inverse.data();
+    b.log_discount = static_cast<T>(log_discount);
+    return b;
+  }
+};
+
 // Builds one minibatch, evaluates both engines, compares loss and every gradient entry; returns
 // the worst relative gradient difference.
 double compare_engines(const MlpShape& shape, const std::vector<double>& walls, const std::vector<double>& path,
@@ -91,15 +124,20 @@ double compare_engines(const MlpShape& shape, const std::vector<double>& walls, 
   const std::vector<double> flat = to_flat(net);
   std::mt19937_64 rng(seed);
   const int n = t.td + t.extra;
-  std::vector<double> z, f, g, zb, fb, gb;
-  random_inputs(rng, n, z, f, g);
+  HjbSamples<double> samples;
+  samples.n = n;
+  std::vector<double> zb, fb, gb;
+  random_inputs(rng, n, samples.z, samples.f, samples.g);
   random_inputs(rng, t.boundary, zb, fb, gb);
   std::normal_distribution<double> value(5.0, 3.0);
-  std::vector<double> y(static_cast<size_t>(t.td)), q(static_cast<size_t>(n)), yb(static_cast<size_t>(t.boundary));
-  for (double& v : y) v = value(rng);
-  for (double& v : q) v = std::fabs(value(rng)) * 0.3;
+  samples.y.resize(static_cast<size_t>(t.td));
+  samples.q.resize(static_cast<size_t>(n));
+  std::vector<double> yb(static_cast<size_t>(t.boundary));
+  for (double& v : samples.y) v = value(rng);
+  for (double& v : samples.q) v = std::fabs(value(rng)) * 0.3;
   for (double& v : yb) v = value(rng);
-  const std::vector<double> r_inverse = {1 / 0.5, 1 / 0.7, 1 / 0.9};
+  samples.r_inverse = {1 / 0.5, 1 / 0.7, 1 / 0.9};
+  std::vector<double>&z = samples.z, &f = samples.f, &g = samples.g, &y = samples.y, &q = samples.q;
 
   // libtorch engine: the trainer's loss, autograd's gradient.
   const auto tensor = [](std::vector<double>& v, std::vector<int64_t> sizes) {
@@ -110,7 +148,7 @@ double compare_engines(const MlpShape& shape, const std::vector<double>& walls, 
   torch::Tensor loss = torch::mse_loss(v.narrow(0, 0, t.td), tensor(y, {t.td}));
   if (t.hjb_weight > 0) {
     const torch::Tensor l = eq14_running_cost(zt, v, tensor(f, {n, NX}), tensor(g, {n, NX, NU}),
-                                              torch::tensor(r_inverse, torch::kFloat64), std::log(t.discount),
+                                              torch::tensor(samples.r_inverse, torch::kFloat64), std::log(t.discount),
                                               t.quadratic);
     loss = loss + t.hjb_weight * (l - tensor(q, {n})).pow(2).mean();
   }
@@ -122,20 +160,7 @@ double compare_engines(const MlpShape& shape, const std::vector<double>& walls, 
   const std::vector<double> expected = flat_gradient(net);
 
   // native engine
-  CriticMinibatch<double> b;
-  b.count = n;
-  b.z = z.data();
-  b.td_count = t.td;
-  b.td_target = y.data();
-  b.hjb_weight = t.hjb_weight;
-  b.nx = NX;
-  b.nu = NU;
-  b.drift = f.data();
-  b.input_map = g.data();
-  b.task_cost = q.data();
-  b.r_inverse = r_inverse.data();
-  b.quadratic = t.quadratic;
-  b.log_discount = std::log(t.discount);
+  CriticMinibatch<double> b = samples.batch(t.td, t.hjb_weight, t.quadratic, std::log(t.discount));
   b.boundary_weight = t.boundary_weight;
   b.boundary_count = t.boundary;
   b.boundary_z = zb.data();
@@ -199,37 +224,6 @@ TEST(NativeCritic, FeatureNetworksWithHjbAndBoundaryTermsEqualAutograd) {
 }
 
 // float (what training runs) against double: the same objective to float's precision.
-// The samples, targets and model terms of one TD + HJB minibatch, in T.
-template <typename T>
-struct HjbSamples {
-  std::vector<T> z, y, f, g, q, r_inverse;
-  int64_t n = 0;
-
-  template <typename U>
-  explicit HjbSamples(const HjbSamples<U>& other)
-      : z(other.z.begin(), other.z.end()), y(other.y.begin(), other.y.end()), f(other.f.begin(), other.f.end()),
-        g(other.g.begin(), other.g.end()), q(other.q.begin(), other.q.end()),
-        r_inverse(other.r_inverse.begin(), other.r_inverse.end()), n(other.n) {}
-  HjbSamples() = default;
-
-  CriticMinibatch<T> batch(double log_discount) const {
-    CriticMinibatch<T> b;
-    b.count = n;
-    b.z = z.data();
-    b.td_count = n / 2;
-    b.td_target = y.data();
-    b.hjb_weight = T(1);
-    b.nx = NX;
-    b.nu = NU;
-    b.drift = f.data();
-    b.input_map = g.data();
-    b.task_cost = q.data();
-    b.r_inverse = r_inverse.data();
-    b.log_discount = static_cast<T>(log_discount);
-    return b;
-  }
-};
-
 TEST(NativeCritic, FloatGradientFollowsTheDoubleOne) {
   const MlpShape shape{INPUTS, 24, 3, 1, 2, 1};
   ValueNet net = random_net(shape, kWall, {5.0, 0.05, 0.0, 0.7, 2.0, 0.5});
@@ -245,15 +239,15 @@ TEST(NativeCritic, FloatGradientFollowsTheDoubleOne) {
   const HjbSamples<float> samples(exact_samples);
   std::vector<double> grad(flat.size());
   const CriticObjectiveValue exact =
-      critic_objective_gradient(shape, flat.data(), exact_samples.batch(std::log(0.95)), grad.data());
+      critic_objective_gradient(shape, flat.data(), exact_samples.batch(150, 1.0, 0.5, std::log(0.95)), grad.data());
   std::vector<float> grad32(flat.size());
   const CriticObjectiveValue single =
-      critic_objective_gradient(shape, flat32.data(), samples.batch(std::log(0.95)), grad32.data());
+      critic_objective_gradient(shape, flat32.data(), samples.batch(150, 1.0, 0.5, std::log(0.95)), grad32.data());
   // Threads share the chunks; the sum is taken in chunk order, so the result is bit-identical.
   ThreadPool pool(3);
   std::vector<float> threaded(flat.size());
   const CriticObjectiveValue shared =
-      critic_objective_gradient(shape, flat32.data(), samples.batch(std::log(0.95)), threaded.data(), &pool);
+      critic_objective_gradient(shape, flat32.data(), samples.batch(150, 1.0, 0.5, std::log(0.95)), threaded.data(), &pool);
   EXPECT_EQ(shared.loss, single.loss);
   EXPECT_EQ(threaded, grad32);
   EXPECT_NEAR(single.loss, exact.loss, 1e-4 * exact.loss);
