@@ -112,7 +112,10 @@ extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 // The device of `critic.device`: auto picks CUDA when LibTorch sees a GPU. With several processes
 // on a node, each takes the GPU of its node-local rank (one rank per GPU).
-torch::Device critic_device(const std::string& setting, int local_rank) {
+// The native engine computes on the CPU, so with it auto means the CPU (an explicit "cuda" is
+// refused by the trainer).
+torch::Device critic_device(const CriticSettings& critic, int local_rank) {
+  const std::string setting = critic.engine == "native" && critic.device == "auto" ? "cpu" : critic.device;
   const bool cuda = torch::cuda::is_available();
   if (setting == "cuda" && !cuda)
     throw std::runtime_error("critic.device = \"cuda\" but LibTorch sees no CUDA device");
@@ -578,7 +581,7 @@ class Trainer {
 
   Trainer(const RunConfig& cfg, const fs::path& run_dir, Comm& comm, TrainHooks hooks = {})
       : cfg_(cfg), run_dir_(run_dir), comm_(comm), hooks_(std::move(hooks)), shape_(critic_shape(cfg)),
-        device_(critic_device(cfg.critic.device, comm.local_rank())), pool_(static_cast<size_t>(cfg.env.threads)),
+        device_(critic_device(cfg.critic, comm.local_rank())), pool_(static_cast<size_t>(cfg.env.threads)),
         critic_(make_value_net(shape_, device_)), target_(make_value_net(shape_, device_)),
         optimizer_(critic_->parameters(), torch::optim::AdamWOptions(cfg.critic.learning_rate)
                                               .weight_decay(cfg.critic.weight_decay)),
@@ -591,7 +594,7 @@ class Trainer {
     if (cfg.critic.engine == "native" && !device_.is_cpu())
       throw std::runtime_error("critic.engine = \"native\" computes on the CPU, but the critic is on " + device_.str() +
                                " (critic.device = \"" + cfg.critic.device +
-                               "\"): set critic.device = \"cpu\" or critic.engine = \"libtorch\"");
+                               "\"): set critic.device = \"cpu\" or \"auto\", or critic.engine = \"libtorch\"");
     ActorSettings warm = cfg.actor;
     warm.mode = ActorCostMode::kQuadratic;
     warmup_params_ = make_cost_params(sys_, warm, cfg.env.input_weight, cfg.env.task.cost,
@@ -2028,7 +2031,7 @@ BenchTrainResult run_bench_train(const RunConfig& cfg, const BenchTrainRequest& 
   out.world_size = comm.size();
   out.rank = comm.rank();
   out.threads = static_cast<int>(cfg.env.threads);
-  out.critic_device = critic_device(cfg.critic.device, comm.local_rank()).str();
+  out.critic_device = critic_device(cfg.critic, comm.local_rank()).str();
   out.critic_engine = cfg.critic.engine;
   out.backend = use_cuda_backend(cfg.backend) ? "cuda" : "cpu";
   if (out.backend == "cuda") out.actor_layout = cfg.actor.gpu_layout + "/" + std::to_string(cfg.actor.gpu_threads_per_block);

@@ -69,7 +69,7 @@ struct CriticSettings {
   double hjb_boundary_weight = 0.0;
   // How the critic's minibatch objective and gradient are computed: "libtorch" (autograd) or
   // "native" (trainer/critic_gradient.hpp: the same terms as a few matrix products, CPU only,
-  // several times faster for critics of this size). Both keep the parameters, AdamW and the
+  // several times faster for critics of this size; with it device = "auto" means the CPU). Both keep the parameters, AdamW and the
   // target in the same LibTorch modules, so checkpoints and resume are the same either way.
   std::string engine = "libtorch";
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
