@@ -8,8 +8,9 @@ whose configuration has all its seeds in results/study-runs/ (<config>-s1 ... -s
 "runs" column) is recomputed from the archive and must be the same row, character for character:
 a README number that no archived run gives fails here. Rows without an archive yet (the dense
 table of sessions 18-19, whose run directories were lost) are listed, not checked; at least one
-row must be checked, so the test cannot pass by finding nothing. Every image the README shows must
-exist in the repository.
+row must be checked, so the test cannot pass by finding nothing. The same for the rows of the
+training-phase table (`dmpc_figures.py phases`) named "<config> s1 / s2 / s3 (...)". Every image
+the README shows must exist in the repository.
 
 When this fails after new runs were archived, replace the README's row with the one printed here
 (and revise the text around it that quotes its numbers).
@@ -73,6 +74,37 @@ if archived:
     for number, config, row in archived:
         check(f"README.md:{number} {config} is the archive's row", recomputed.get(config) == row,
               f"dmpc_figures.py table gives\n  {recomputed.get(config)}\nthe README has\n  {row}")
+
+# Rows of the training-phase table ("why the 0.5 s and 1.5 s horizons do not learn"): a row named
+# "<config> s1 / s2 / s3 (...)" whose runs are all archived must be `dmpc_figures.py phases`'s row.
+PHASES_HEADER = "| runs | iteration 1 | iterations 1–10 | last 50 iterations |"
+phase_rows, in_table = [], False
+for number, line in enumerate(lines, start=1):
+    if line.startswith(PHASES_HEADER):
+        in_table = True
+        continue
+    if in_table and line.startswith("|---"):
+        continue
+    if in_table and line.startswith("| "):
+        phase_rows.append((number, line))
+        continue
+    in_table = False
+phase_checked = 0
+for number, row in phase_rows:
+    name = row.strip("|").split("|")[0].strip()
+    m = re.match(r"(\S+) ((?:s\d+(?: / )?)+)", name)
+    seeds = re.findall(r"s(\d+)", m.group(2)) if m else []
+    runs = [os.path.join(ARCHIVE, f"{m.group(1)}-s{k}") for k in seeds] if m else []
+    if not runs or "session 19" in name or not all(os.path.isdir(run) for run in runs):
+        print(f"--   README.md:{number} {name}: not (all) archived, not checked")
+        continue
+    r = subprocess.run([sys.executable, FIGURES, "phases", "--group", f"{name}={','.join(runs)}"],
+                       capture_output=True, text=True, timeout=300)
+    got = r.stdout.splitlines()[-1] if r.returncode == 0 and r.stdout else r.stderr.strip()
+    check(f"README.md:{number} {name} is the archive's training-phase row", got == row,
+          f"dmpc_figures.py phases gives\n  {got}\nthe README has\n  {row}")
+    phase_checked += 1
+check("at least one training-phase row was checked against the archive", phase_checked > 0)
 
 # Images the README shows: ![alt](path), relative to the repository.
 images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", "\n".join(lines))

@@ -14,11 +14,14 @@ Usage:
   dmpc_figures.py fig2b --group NAME=RUN[,RUN...] [--group ...] --out fig2b.png [--title T]
   dmpc_figures.py fig3  --run RUN --out fig3.png [--times 0.5,1,1.5,2] [--dmpc build/dmpc]
   dmpc_figures.py table --group NAME=RUN[,RUN...] [--group ...] [--out table.md]
+  dmpc_figures.py phases --group NAME=RUN[,RUN...] [--group ...]
 
 table  one Markdown row per group: the evaluations' success (all of them after iteration 0, the
        last ten, the best), collisions and falls, the last ten evaluations' cost, the training
        episodes' success over the last 50 iterations and the wall time, as mean ± standard
        deviation over the group's runs (the seeds). The README's study tables come from it.
+phases the training episodes' success / collision / fall rates run by run, at iteration 1,
+       over iterations 1-10 and over the last 50 (the README's "why" table).
 
 fig2a and fig3 run the checkpoint's actor with `dmpc eval` (no noise, the configuration's
 evaluation starts and goal) unless --eval gives its JSON.
@@ -296,6 +299,24 @@ def table(args):
     print(text, end="")
 
 
+def phases(args):
+    """The training episodes' success / collision / fall rates, run by run: at iteration 1, over
+    iterations 1-10 and over the last 50 (what the README's "why" table reads)."""
+    lines = ["| runs | iteration 1 | iterations 1–10 | last 50 iterations |", "|---|---|---|---|"]
+    for name, runs in parse_groups(args.group):
+        cells = [[], [], []]
+        for run in runs:
+            train = [m for m in run_metrics(run) if "train_success_rate" in m and m["iteration"] >= 1]
+            if len(train) < 50:
+                fail(f"{run}: {len(train)} training iterations in metrics.jsonl; this table needs 50")
+            for cell, rows in zip(cells, (train[:1], train[:10], train[-50:])):
+                cell.append(" / ".join(f"{100 * sum(m[k] for m in rows) / len(rows):.0f}"
+                                       for k in ("train_success_rate", "train_collision_rate", "train_fall_rate")))
+        lines.append(f"| {name} | " + " | ".join(", ".join(c) + " %" for c in cells) + " |")
+    print("(success / collisions / falls of the training episodes, run by run)")
+    print("\n".join(lines))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="figure", required=True)
@@ -317,10 +338,12 @@ def main():
     t = sub.add_parser("table")
     t.add_argument("--group", action="append", required=True)
     t.add_argument("--out", help="also write the table here")
+    ph = sub.add_parser("phases")
+    ph.add_argument("--group", action="append", required=True)
     args = parser.parse_args()
     if args.figure in ("fig2a", "fig3") and not os.path.exists(args.dmpc):
         fail(f"{args.dmpc}: no dmpc executable (build it, or give --dmpc)")
-    {"fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "table": table}[args.figure](args)
+    {"fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "table": table, "phases": phases}[args.figure](args)
 
 
 if __name__ == "__main__":
