@@ -185,22 +185,13 @@ void read_parameters(ValueNet& net, float* flat) {
 }
 
 void write_gradient(ValueNet& net, const float* flat) {
-  const MlpShape& s = net->shape();
-  auto named = net->named_parameters();
-  const auto put = [&](const std::string& name, int offset) {
-    torch::Tensor& p = named[name];
-    torch::Tensor& g = p.mutable_grad();
-    if (!g.defined()) g = torch::zeros_like(p);
+  for (auto& [tensor, offset] : flat_layout(net)) {
+    if (!tensor.requires_grad()) continue;  // a buffer: normalisation, walls, path parameters
+    torch::Tensor& g = tensor.mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(tensor);
     float* dst = float_data(g);
-    std::copy(flat + offset, flat + offset + p.numel(), dst);
-  };
-  for (int l = 0; l < s.depth; ++l) {
-    const std::string name = "hidden" + std::to_string(l);
-    put(name + ".weight", mlp_weight_offset(s, l + 1));
-    put(name + ".bias", mlp_bias_offset(s, l + 1));
+    std::copy(flat + offset, flat + offset + tensor.numel(), dst);
   }
-  put("output.weight", mlp_output_offset(s));
-  put("output.bias", mlp_output_offset(s) + s.width);
 }
 
 void polyak_update(ValueNet& target, ValueNet& online, double rho) {

@@ -52,9 +52,6 @@ struct ForwardPass {
         for (int j = 0; j < nf; ++j)
           std::copy(fgrad[j], fgrad[j] + kFeatureSlots, feature_grad.data() + (i * nf + j) * kFeatureSlots);
     }
-    if (n == 0) {  // mlp_normalise sets 1/scale per sample; keep it defined for an empty batch
-      for (int i = 0; i < N; ++i) inv_scale[i] = T(1) / params[N + i];
-    }
     for (int l = 1; l <= s.depth; ++l) {
       Matrix<T> u = weights(s, params, l) * a[static_cast<size_t>(l) - 1];
       u.colwise() += biases(s, params, l);

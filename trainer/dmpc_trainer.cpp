@@ -1109,8 +1109,9 @@ class Trainer {
   // f(x), G(x) [x's row-major NX × NU] and the task's running cost q at the states of n inputs
   // z = [τ, x, g] (rows of `inputs` numbers). Outside the model (no solution for the
   // accelerations) f = G = 0: the HJB term there asks ∂_τV̂ − ln(γ) V̂ = q only.
-  template <typename Z>
-  void hjb_model_terms(const Z* z, int64_t n, int64_t inputs, double* f, double* g, double* q) const {
+  // Computed in double, stored as Out (float for the native engine).
+  template <typename Z, typename Out>
+  void hjb_model_terms(const Z* z, int64_t n, int64_t inputs, Out* f, Out* g, Out* q) const {
     for (int64_t i = 0; i < n; ++i) {
       const Z* zi = z + i * inputs;
       typename System::State x, drift;
@@ -1121,11 +1122,11 @@ class Trainer {
         input_map = System::InputMatrix::zero();
       }
       for (int j = 0; j < NX; ++j) {
-        f[i * NX + j] = drift[j];
-        for (int c = 0; c < NU; ++c) g[(i * NX + j) * NU + c] = input_map(j, c);
+        f[i * NX + j] = static_cast<Out>(drift[j]);
+        for (int c = 0; c < NU; ++c) g[(i * NX + j) * NU + c] = static_cast<Out>(input_map(j, c));
       }
-      q[i] = running_cost(cfg_.env.task, sys_.position_x(x), sys_.position_y(x), static_cast<double>(zi[NX + 1]),
-                          static_cast<double>(zi[NX + 2]));
+      q[i] = static_cast<Out>(running_cost(cfg_.env.task, sys_.position_x(x), sys_.position_y(x),
+                                           static_cast<double>(zi[NX + 1]), static_cast<double>(zi[NX + 2])));
     }
   }
 
@@ -1289,8 +1290,7 @@ class Trainer {
     const size_t count = static_cast<size_t>(mlp_parameter_count(shape_));
     std::vector<float> params(count), target(count), grad(count);
     std::vector<float> z, z_boot(static_cast<size_t>(size * inputs)), boot(static_cast<size_t>(size)),
-        y(static_cast<size_t>(size)), f32, g32, q32;
-    std::vector<double> f, g, q;
+        y(static_cast<size_t>(size)), f, g, q;
     const std::vector<double> r64 = hjb_r_inverse();
     const std::vector<float> r_inverse(r64.begin(), r64.end());
     double loss_sum = 0, td_sum = 0;
@@ -1323,15 +1323,12 @@ class Trainer {
         g.resize(static_cast<size_t>(n * NX * NU));
         q.resize(static_cast<size_t>(n));
         hjb_model_terms(z.data(), n, inputs, f.data(), g.data(), q.data());
-        f32.assign(f.begin(), f.end());
-        g32.assign(g.begin(), g.end());
-        q32.assign(q.begin(), q.end());
         batch.hjb_weight = static_cast<float>(cfg_.critic.hjb_weight);
         batch.nx = NX;
         batch.nu = NU;
-        batch.drift = f32.data();
-        batch.input_map = g32.data();
-        batch.task_cost = q32.data();
+        batch.drift = f.data();
+        batch.input_map = g.data();
+        batch.task_cost = q.data();
         batch.r_inverse = r_inverse.data();
         batch.quadratic = static_cast<float>(hjb_quadratic());
         batch.log_discount = static_cast<float>(std::log(cfg_.actor.discount));

@@ -38,19 +38,25 @@ def check(name, ok, detail=""):
 with open(README) as f:
     lines = f.read().splitlines()
 
+
+def table_rows(header):
+    """(line number, line) of every row of the README's tables that start with `header`."""
+    found, in_table = [], False
+    for number, line in enumerate(lines, start=1):
+        if line.startswith(header):
+            in_table = True
+            continue
+        if in_table and line.startswith("|---"):
+            continue
+        if in_table and line.startswith("| "):
+            found.append((number, line))
+            continue
+        in_table = False
+    return found
+
+
 # Rows of the study tables: the lines after a table header, until the table ends.
-rows = []
-in_table = False
-for number, line in enumerate(lines, start=1):
-    if line.startswith(TABLE_HEADER):
-        in_table = True
-        continue
-    if in_table and line.startswith("|---"):
-        continue
-    if in_table and line.startswith("| "):
-        rows.append((number, line))
-        continue
-    in_table = False
+rows = table_rows(TABLE_HEADER)
 
 check("the README has study-table rows", len(rows) > 0, "no table starting with " + TABLE_HEADER)
 
@@ -78,19 +84,8 @@ if archived:
 # Rows of the training-phase table ("why the 0.5 s and 1.5 s horizons do not learn"): a row named
 # "<config> s1 / s2 / s3 (...)" whose runs are all archived must be `dmpc_figures.py phases`'s row.
 PHASES_HEADER = "| runs | iteration 1 | iterations 1–10 | last 50 iterations |"
-phase_rows, in_table = [], False
-for number, line in enumerate(lines, start=1):
-    if line.startswith(PHASES_HEADER):
-        in_table = True
-        continue
-    if in_table and line.startswith("|---"):
-        continue
-    if in_table and line.startswith("| "):
-        phase_rows.append((number, line))
-        continue
-    in_table = False
 phase_checked = 0
-for number, row in phase_rows:
+for number, row in table_rows(PHASES_HEADER):
     name = row.strip("|").split("|")[0].strip()
     m = re.match(r"(\S+) ((?:s\d+(?: / )?)+)", name)
     seeds = re.findall(r"s(\d+)", m.group(2)) if m else []
