@@ -84,7 +84,7 @@ struct BenchTrainResult {
   int world_size = 1, rank = 0;
   std::string backend;  // resolved: cpu or cuda
   std::string critic_device;
-  std::string critic_engine;  // critic.engine: libtorch | native
+  std::string critic_engine;  // critic.engine resolved (auto → native on the CPU): libtorch | native
   std::string actor_layout;  // the GPU actor's layout (backend cuda), else empty
   int threads = 1;
   BenchTrainFigures own;        // this process's work and time

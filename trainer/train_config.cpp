@@ -41,7 +41,7 @@ CriticSettings read_critic_settings(ConfigReader& r, const std::string& system) 
   c.hjb_collocation = r.number("critic.hjb_collocation", c.hjb_collocation, 0.0, 100.0);
   c.hjb_boundary_weight = r.number("critic.hjb_boundary_weight", c.hjb_boundary_weight, 0.0, 1e6);
   c.hjb_form = r.choice("critic.hjb_form", c.hjb_form, {"eq14", "greedy_policy"});
-  c.engine = r.choice("critic.engine", c.engine, {"libtorch", "native"});
+  c.engine = r.choice("critic.engine", c.engine, {"auto", "libtorch", "native"});
   c.device = r.choice("critic.device", c.device, {"auto", "cpu", "cuda"});
   c.allreduce = r.choice("critic.allreduce", c.allreduce, {"auto", "mpi", "nccl"});
   c.init_output_scale = r.number("critic.init_output_scale", c.init_output_scale, 0.0, 100.0);

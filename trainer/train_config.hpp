@@ -67,11 +67,13 @@ struct CriticSettings {
   // This uses the task's termination set and terminal cost, as the HJB term uses its running cost;
   // the actor's model still knows no walls. 0: off.
   double hjb_boundary_weight = 0.0;
-  // How the critic's minibatch objective and gradient are computed: "libtorch" (autograd) or
+  // How the critic's minibatch objective and gradient are computed: "libtorch" (autograd),
   // "native" (trainer/critic_gradient.hpp: the same terms as a few matrix products, CPU only,
-  // several times faster for critics of this size; with it device = "auto" means the CPU). Both keep the parameters, AdamW and the
-  // target in the same LibTorch modules, so checkpoints and resume are the same either way.
-  std::string engine = "libtorch";
+  // several times faster for critics of this size; with it device = "auto" means the CPU), or
+  // "auto": native when the critic lives on the CPU, libtorch when it lives on a GPU (see
+  // resolved_critic_engine in dmpc_trainer.cpp). Both keep the parameters, AdamW and the target in the same LibTorch
+  // modules, so checkpoints and resume are the same either way.
+  std::string engine = "auto";
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
   std::string allreduce = "auto";  // several processes: mpi (host, double, rank order) | nccl (GPU) |
                                    // auto (nccl when the critic is on a GPU and the build has NCCL)

@@ -24,7 +24,7 @@ CONFIG = os.path.join(SOURCE, "configs", "paper.toml")  # the paper's settings: 
 SETTINGS = ["env.system=point_mass", "env.batch=32", "env.threads=2", "train.iterations=8",
             "train.eval_every=4", "train.checkpoint_every=4", "critic.n_step=10",
             "env.process_noise=0.005", "task.walls=[]", "actor.cost=terminal",
-            "actor.task_running_cost=false"]
+            "actor.task_running_cost=false", "critic.engine=libtorch"]
 checks = Checks(DMPC)
 run, check = checks.run, checks.check
 

@@ -7,7 +7,8 @@ Usage: /usr/bin/python3 tests/tools/test_native_critic.py <path-to-dmpc> <source
 
 The first iteration's episodes come from the same initial critic, so both engines fit the critic
 to the same data: their losses must agree to float32 rounding. A stopped and resumed native run
-must equal the uninterrupted one, and a bad engine name is refused.
+must equal the uninterrupted one, "auto" (the default) with the critic on the CPU must be the native
+run, and a bad engine name is refused.
 """
 import os
 import sys
@@ -57,6 +58,28 @@ with tempfile.TemporaryDirectory() as tmp:
     check("it resumes to the end", r.returncode == 0 and os.path.exists(os.path.join(part, "FINISHED")),
           r.stdout[-500:] + r.stderr)
     check("resumed = uninterrupted (every learning figure)", learning_fields(metrics(part)) == learning_fields(nat))
+
+    # A run whose config.toml predates critic.engine (trained by autograd) resumes with libtorch, so
+    # that it stays the uninterrupted run.
+    old = os.path.join(tmp, "old")
+    r = run(*train_args(CONFIG, old, SETTINGS + ["critic.engine=libtorch"], "--stop-after", "1"))
+    with open(os.path.join(old, "config.toml")) as f:
+        lines = f.readlines()
+    with open(os.path.join(old, "config.toml"), "w") as f:
+        f.writelines(line for line in lines if not line.startswith("engine ="))
+    r = run("train", "--out", old, "--resume")
+    check("a run without critic.engine in its config.toml resumes with the libtorch engine",
+          r.returncode == 0 and "(libtorch engine)" in r.stdout, r.stdout[-500:] + r.stderr)
+    check("... and equals the uninterrupted libtorch run",
+          r.returncode == 0 and learning_fields(metrics(old)) == learning_fields(lib))
+
+    # critic.engine = "auto" (the default) takes the native engine for a critic on the CPU.
+    auto = os.path.join(tmp, "auto")
+    r = run(*train_args(CONFIG, auto, SETTINGS + ["critic.engine=auto", "critic.device=cpu"]))
+    check("auto with the critic on the CPU: the summary names the native engine",
+          r.returncode == 0 and "(native engine)" in r.stdout, r.stdout[-800:] + r.stderr)
+    check("... and the run is the native run (every learning figure)",
+          r.returncode == 0 and learning_fields(metrics(auto)) == learning_fields(nat))
 
     expect_error("an unknown engine", train_args(CONFIG, os.path.join(tmp, "bad"), ["critic.engine=fast"]),
                  "critic.engine")
