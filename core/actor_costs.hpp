@@ -135,7 +135,8 @@ struct ActorCostParams {
 };
 
 // Value functions the costs can use. Inputs z = [τ, x (nx), g (2)]; derivatives as
-// ValueDerivatives<T, 1 + nx> (gradient over every input, Hessian over (τ, x)).
+// ValueDerivatives<T, 1 + nx> (gradient over every input, Hessian over (τ, x)), or
+// ValueDerivatives<T, 0> (value and gradient only).
 //
 // The critic's MLP from its flat weight buffer (core/value_mlp.hpp).
 template <typename T>
@@ -168,8 +169,9 @@ struct QuadraticValue {
     static_assert(ND <= 1 + NX, "Hessian over at most (tau, x)");
     out.value = value(z);
     for (int i = 0; i < NX + 3; ++i) out.grad[i] = T(0);
-    for (int i = 0; i < ND; ++i)
-      for (int j = 0; j < ND; ++j) out.hess[i][j] = (i > 0 && j > 0) ? P(i - 1, j - 1) : T(0);
+    if constexpr (ND > 0)  // (ND = 0: value and gradient only, no hess member)
+      for (int i = 0; i < ND; ++i)
+        for (int j = 0; j < ND; ++j) out.hess[i][j] = (i > 0 && j > 0) ? P(i - 1, j - 1) : T(0);
     for (int i = 0; i < NX; ++i)
       for (int j = 0; j < NX; ++j) out.grad[1 + i] += P(i, j) * (z[1 + j] - ref[j]);
   }
@@ -242,10 +244,10 @@ struct ActorCost {
     if (p.mode == ActorCostMode::kTerminal)
       return p.task_running_cost ? task_running(x, nullptr, nullptr) : T(0);
     if (final_is_exact()) return task_running(x, nullptr, nullptr);
-    ValueDerivatives<T, 1> v;  // value and gradient suffice here (Hessian over τ only: cheap)
+    ValueDerivatives<T, 0> v;  // value and gradient suffice here
     T z[NX + 3];
     value_input(tau0 - T(k) * p.knot_dt, x, z);
-    value_fn.template derivatives<1>(z, v);
+    value_fn.template derivatives<0>(z, v);
     T r = v.grad[0];
     for (int i = 0; i < NX; ++i) r -= f[i] * v.grad[1 + i];
     for (int j = 0; j < NU; ++j) {

@@ -186,6 +186,15 @@ struct ValueDerivatives {
   T hess[ND][ND];         // ∂²V̂/∂z_i∂z_j for i, j < ND (symmetric, both triangles filled)
 };
 
+// ND = 0: the value and the gradient only. value_mlp_derivatives then skips the tangents and the
+// features' curvature, about half its work (the actor's rollouts ask for Eq. 14's running cost at
+// every knot, which needs ∇V̂ but no Hessian).
+template <typename T>
+struct ValueDerivatives<T, 0> {
+  T value;
+  T grad[kMaxMlpInputs];
+};
+
 namespace detail {
 
 // tanh from one exponential, (1 − e)/(1 + e) with e = exp(−2|x|) ∈ (0, 1]: no overflow, absolute
@@ -526,11 +535,11 @@ DMPC_HD T value_mlp(const MlpShape& s, const T* params, const T* input) {
 
 // V̂, ∂V̂/∂z for every input, and ∂²V̂/∂z² for the first ND inputs (formulas in the header comment).
 // ND may exceed shape.inputs: V̂ does not depend on the missing inputs, and their rows and columns
-// of the Hessian come out zero.
+// of the Hessian come out zero. ND = 0: no Hessian; the value and gradient are the same numbers.
 template <typename T, int ND>
 DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* input,
                                    ValueDerivatives<T, ND>& out) {
-  static_assert(ND >= 1 && ND <= kMaxMlpInputs, "Hessian block size out of range");
+  static_assert(ND >= 0 && ND <= kMaxMlpInputs, "Hessian block size out of range");
   const int n = mlp_network_inputs(s), raw = s.inputs, w = s.width, d = s.depth;
 
   // Forward: t_l = tanh(z_l) for every layer; the backward pass replaces it by σ'(z_l).
@@ -540,7 +549,7 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
   // The features' gradients and Hessians over their coordinate slots (p, v, g [and the lean]).
   T fgrad[kMaxNetFeatures][kFeatureSlots], fhess[kMaxNetFeatures][kFeatureSlots][kFeatureSlots];
   int slot[kFeatureSlots];
-  detail::mlp_normalise(s, params, input, normalised, inv_scale, fgrad, fhess);
+  detail::mlp_normalise(s, params, input, normalised, inv_scale, fgrad, ND > 0 ? fhess : nullptr);
   const int ns = detail::mlp_feature_slots(s, params, slot);
   const int nf = s.features + s.path_features;
   for (int l = 0; l < d; ++l) {
@@ -585,80 +594,81 @@ DMPC_HD void value_mlp_derivatives(const MlpShape& s, const T* params, const T* 
     fg[j] = g[raw + j] * inv_scale[raw + j];
     for (int a = 0; a < ns; ++a) out.grad[slot[a]] += fg[j] * fgrad[j][a];
   }
-
-  // Tangents Zx_l (ping-pong buffers) and the Hessian's upper triangle.
-  T Z[2][kMaxMlpWidth][ND];
-  T H[ND][ND];
-  for (int i = 0; i < ND; ++i)
-    for (int j = i; j < ND; ++j) H[i][j] = T(0);
-  {
-    const T* W1 = params + mlp_weight_offset(s, 1);
-    for (int k = 0; k < w; ++k) {
-      for (int j = 0; j < ND; ++j) Z[0][k][j] = j < raw ? W1[k * n + j] * inv_scale[j] : T(0);
-      for (int f = 0; f < nf; ++f) {
-        const T a = W1[k * n + raw + f] * inv_scale[raw + f];
-        for (int q = 0; q < ns; ++q)
-          if (slot[q] < ND) Z[0][k][slot[q]] += a * fgrad[f][q];
-      }
-    }
-  }
-  for (int l = 0; l < d; ++l) {
-    T(*Zl)[ND] = Z[l & 1];
-    if (l > 0) {
-      // Zx_l = W_l · (diag(σ'(z_{l−1})) Zx_{l−1}); the previous buffer's rows are already scaled.
-      const T(*Zp)[ND] = Z[(l - 1) & 1];
-      const T* W = params + mlp_weight_offset(s, l + 1);
+  if constexpr (ND > 0) {  // (ND = 0 declares none of the arrays below)
+    // Tangents Zx_l (ping-pong buffers) and the Hessian's upper triangle.
+    T Z[2][kMaxMlpWidth][ND];
+    T H[ND][ND];
+    for (int i = 0; i < ND; ++i)
+      for (int j = i; j < ND; ++j) H[i][j] = T(0);
+    {
+      const T* W1 = params + mlp_weight_offset(s, 1);
       for (int k = 0; k < w; ++k) {
-        T row[ND];
-        for (int j = 0; j < ND; ++j) row[j] = T(0);
-        const T* wk = W + k * w;
-        for (int m = 0; m < w; ++m) {
-          const T wkm = wk[m];
-          for (int j = 0; j < ND; ++j) row[j] += wkm * Zp[m][j];
+        for (int j = 0; j < ND; ++j) Z[0][k][j] = j < raw ? W1[k * n + j] * inv_scale[j] : T(0);
+        for (int f = 0; f < nf; ++f) {
+          const T a = W1[k * n + raw + f] * inv_scale[raw + f];
+          for (int q = 0; q < ns; ++q)
+            if (slot[q] < ND) Z[0][k][slot[q]] += a * fgrad[f][q];
         }
-        for (int j = 0; j < ND; ++j) Zl[k][j] = row[j];
       }
     }
-    // H += Zx_lᵀ diag(c_l) Zx_l on the upper triangle, four rows of Zx_l per pass over H so that
-    // each entry of H is loaded and stored once per four rank-one terms.
-    const T* cl = c[l];
-    int k = 0;
-    for (; k + 4 <= w; k += 4) {
-      const T* z0 = Zl[k];
-      const T* z1 = Zl[k + 1];
-      const T* z2 = Zl[k + 2];
-      const T* z3 = Zl[k + 3];
-      for (int i = 0; i < ND; ++i) {
-        const T a0 = cl[k] * z0[i], a1 = cl[k + 1] * z1[i];
-        const T a2 = cl[k + 2] * z2[i], a3 = cl[k + 3] * z3[i];
-        for (int j = i; j < ND; ++j) H[i][j] += a0 * z0[j] + a1 * z1[j] + a2 * z2[j] + a3 * z3[j];
+    for (int l = 0; l < d; ++l) {
+      T(*Zl)[ND] = Z[l & 1];
+      if (l > 0) {
+        // Zx_l = W_l · (diag(σ'(z_{l−1})) Zx_{l−1}); the previous buffer's rows are already scaled.
+        const T(*Zp)[ND] = Z[(l - 1) & 1];
+        const T* W = params + mlp_weight_offset(s, l + 1);
+        for (int k = 0; k < w; ++k) {
+          T row[ND];
+          for (int j = 0; j < ND; ++j) row[j] = T(0);
+          const T* wk = W + k * w;
+          for (int m = 0; m < w; ++m) {
+            const T wkm = wk[m];
+            for (int j = 0; j < ND; ++j) row[j] += wkm * Zp[m][j];
+          }
+          for (int j = 0; j < ND; ++j) Zl[k][j] = row[j];
+        }
+      }
+      // H += Zx_lᵀ diag(c_l) Zx_l on the upper triangle, four rows of Zx_l per pass over H so that
+      // each entry of H is loaded and stored once per four rank-one terms.
+      const T* cl = c[l];
+      int k = 0;
+      for (; k + 4 <= w; k += 4) {
+        const T* z0 = Zl[k];
+        const T* z1 = Zl[k + 1];
+        const T* z2 = Zl[k + 2];
+        const T* z3 = Zl[k + 3];
+        for (int i = 0; i < ND; ++i) {
+          const T a0 = cl[k] * z0[i], a1 = cl[k + 1] * z1[i];
+          const T a2 = cl[k + 2] * z2[i], a3 = cl[k + 3] * z3[i];
+          for (int j = i; j < ND; ++j) H[i][j] += a0 * z0[j] + a1 * z1[j] + a2 * z2[j] + a3 * z3[j];
+        }
+      }
+      for (; k < w; ++k) {
+        const T* zk = Zl[k];
+        for (int i = 0; i < ND; ++i) {
+          const T ai = cl[k] * zk[i];
+          for (int j = i; j < ND; ++j) H[i][j] += ai * zk[j];
+        }
+      }
+      // diag(σ'(z_l)) Zx_l, the right factor of the next layer's tangents.
+      if (l + 1 < d) {
+        for (int k2 = 0; k2 < w; ++k2) {
+          const T sk = dsig[l][k2];
+          for (int j = 0; j < ND; ++j) Zl[k2][j] *= sk;
+        }
       }
     }
-    for (; k < w; ++k) {
-      const T* zk = Zl[k];
-      for (int i = 0; i < ND; ++i) {
-        const T ai = cl[k] * zk[i];
-        for (int j = i; j < ND; ++j) H[i][j] += ai * zk[j];
-      }
+    // The features' own curvature; slots are ascending, so (slot a, slot b) with a ≤ b lies in the
+    // upper triangle, and a repeated slot (v = p without path features) adds zeros.
+    for (int f = 0; f < nf; ++f)
+      for (int a = 0; a < ns; ++a)
+        for (int b = 0; b < ns; ++b)
+          if (slot[a] < ND && slot[b] < ND && slot[a] <= slot[b] && (a <= b || slot[a] < slot[b]))
+            H[slot[a]][slot[b]] += fg[f] * fhess[f][a][b];
+    for (int i = 0; i < ND; ++i) {
+      out.hess[i][i] = H[i][i];
+      for (int j = i + 1; j < ND; ++j) out.hess[i][j] = out.hess[j][i] = H[i][j];
     }
-    // diag(σ'(z_l)) Zx_l, the right factor of the next layer's tangents.
-    if (l + 1 < d) {
-      for (int k2 = 0; k2 < w; ++k2) {
-        const T sk = dsig[l][k2];
-        for (int j = 0; j < ND; ++j) Zl[k2][j] *= sk;
-      }
-    }
-  }
-  // The features' own curvature; slots are ascending, so (slot a, slot b) with a ≤ b lies in the
-  // upper triangle, and a repeated slot (v = p without path features) adds zeros.
-  for (int f = 0; f < nf; ++f)
-    for (int a = 0; a < ns; ++a)
-      for (int b = 0; b < ns; ++b)
-        if (slot[a] < ND && slot[b] < ND && slot[a] <= slot[b] && (a <= b || slot[a] < slot[b]))
-          H[slot[a]][slot[b]] += fg[f] * fhess[f][a][b];
-  for (int i = 0; i < ND; ++i) {
-    out.hess[i][i] = H[i][i];
-    for (int j = i + 1; j < ND; ++j) out.hess[i][j] = out.hess[j][i] = H[i][j];
   }
 }
 

@@ -353,6 +353,32 @@ TEST(ValueMlp, HessianRowsBeyondTheInputsAreZero) {
     }
 }
 
+// ND = 0 (no Hessian) gives the value and gradient of the full evaluation to the last bit: the
+// same operations, without the tangents and the features' curvature.
+template <typename T>
+void expect_gradient_only_equals_full(MlpShape shape, uint64_t seed) {
+  const ValueNetwork net = random_network(shape, seed);
+  const std::vector<T> params(net.params.begin(), net.params.end());
+  std::mt19937_64 rng(seed + 1);
+  for (int q = 0; q < 20; ++q) {
+    const std::vector<double> zd = random_input(net, rng);
+    const std::vector<T> z(zd.begin(), zd.end());
+    ValueDerivatives<T, 0> lean;
+    ValueDerivatives<T, 11> full;
+    value_mlp_derivatives<T, 0>(shape, params.data(), z.data(), lean);
+    value_mlp_derivatives<T, 11>(shape, params.data(), z.data(), full);
+    EXPECT_EQ(lean.value, full.value);
+    for (int i = 0; i < kMaxMlpInputs; ++i) EXPECT_EQ(lean.grad[i], full.grad[i]) << "input " << i;
+  }
+}
+
+TEST(ValueMlp, GradientOnlyEqualsTheFullEvaluation) {
+  expect_gradient_only_equals_full<double>(MlpShape{13, 12, 3}, 31);              // plain
+  expect_gradient_only_equals_full<double>(MlpShape{13, 24, 3, 1, 2, 1}, 32);     // the default's critic
+  expect_gradient_only_equals_full<double>(MlpShape{13, 12, 3, 2, 1}, 33);        // path features, no lean
+  expect_gradient_only_equals_full<float>(MlpShape{13, 24, 3, 1, 2, 1}, 34);      // float (the GPU's)
+}
+
 // Largest |a − b| over the largest |b|, for value, gradient and Hessian together.
 template <int ND>
 double float_vs_double(MlpShape shape, uint64_t seed, int points) {
