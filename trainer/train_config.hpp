@@ -71,8 +71,8 @@ struct CriticSettings {
   // "native" (trainer/critic_gradient.hpp: the same terms as a few matrix products, CPU only,
   // several times faster for critics of this size; with it device = "auto" means the CPU), or
   // "auto": native when the critic lives on the CPU, libtorch when it lives on a GPU (see
-  // resolved_critic_engine in dmpc_trainer.cpp). Both keep the parameters, AdamW and the target in the same LibTorch
-  // modules, so checkpoints and resume are the same either way.
+  // resolved_critic_engine in dmpc_trainer.cpp). Both keep the parameters, AdamW and the target
+  // in the same LibTorch modules, so checkpoints and resume are the same either way.
   std::string engine = "auto";
   std::string device = "auto";   // where the critic and the replay buffer live: cpu | cuda | auto
   std::string allreduce = "auto";  // several processes: mpi (host, double, rank order) | nccl (GPU) |

@@ -63,6 +63,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # that it stays the uninterrupted run.
     old = os.path.join(tmp, "old")
     r = run(*train_args(CONFIG, old, SETTINGS + ["critic.engine=libtorch"], "--stop-after", "1"))
+    check("a libtorch run stops resumably", r.returncode == 0, r.stdout[-500:] + r.stderr)
     with open(os.path.join(old, "config.toml")) as f:
         lines = f.readlines()
     with open(os.path.join(old, "config.toml"), "w") as f:
